@@ -1,0 +1,178 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/distribution/reference"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/registry"
+)
+
+// dockerHub is the registry host of images named without one.
+const dockerHub = "docker.io"
+
+// Credential is a login to one image registry. Its String, GoString and
+// LogValue methods hide the password, so printing or logging a Credential by
+// mistake leaks nothing.
+type Credential struct {
+	Username      string `json:"username"`
+	Password      string `json:"password"`
+	ServerAddress string `json:"server-address,omitempty"`
+}
+
+// String describes the credential without its password.
+func (c Credential) String() string {
+	return fmt.Sprintf("Credential{Username:%q ServerAddress:%q Password:<redacted>}", c.Username, c.ServerAddress)
+}
+
+// GoString is String, so %#v hides the password too.
+func (c Credential) GoString() string { return c.String() }
+
+// LogValue hides the password from slog.
+func (c Credential) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("username", c.Username), slog.String("server", c.ServerAddress))
+}
+
+// Auth holds registry credentials keyed by registry host ("docker.io",
+// "registry.example.com:5000"). Keys may also be written as URLs
+// ("https://index.docker.io/v1/"); they are matched by host.
+type Auth map[string]Credential
+
+// For returns the credential for the registry that serves ref, if any.
+func (a Auth) For(ref string) (Credential, bool) {
+	if len(a) == 0 {
+		return Credential{}, false
+	}
+	host := ImageRegistry(ref)
+	for k, c := range a {
+		if RegistryHost(k) == host {
+			return c, true
+		}
+	}
+	return Credential{}, false
+}
+
+// ImageRegistry returns the registry host of an image reference:
+// "docker.io" for "nginx" or "library/nginx:1", "ghcr.io" for
+// "ghcr.io/x/y". An unparsable reference yields "docker.io".
+func ImageRegistry(ref string) string {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return dockerHub
+	}
+	return RegistryHost(reference.Domain(named))
+}
+
+// RegistryHost normalises a registry address: scheme and path are dropped,
+// the host is lower-cased, and Docker Hub's aliases become "docker.io".
+func RegistryHost(addr string) string {
+	h := strings.TrimSpace(addr)
+	if i := strings.Index(h, "://"); i >= 0 {
+		h = h[i+3:]
+	}
+	if i := strings.IndexByte(h, '/'); i >= 0 {
+		h = h[:i]
+	}
+	h = strings.ToLower(h)
+	switch h {
+	case "", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com":
+		return dockerHub
+	}
+	return h
+}
+
+// ImagePresent reports whether the image is in the local image store.
+func (e *Engine) ImagePresent(ctx context.Context, ref string) (bool, error) {
+	_, err := e.cli.ImageInspect(ctx, ref)
+	if err == nil {
+		return true, nil
+	}
+	if IsNotFound(err) {
+		return false, nil
+	}
+	return false, fmt.Errorf("inspect image %s: %w", ref, err)
+}
+
+// ensureImage pulls ref unless it is present, with the matching credential.
+func (e *Engine) ensureImage(ctx context.Context, ref, registryHint string, auth Auth) error {
+	ok, err := e.ImagePresent(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if ok {
+		return nil
+	}
+	var opts image.PullOptions
+	cred, found := Credential{}, false
+	if registryHint != "" {
+		for k, c := range auth {
+			if RegistryHost(k) == RegistryHost(registryHint) {
+				cred, found = c, true
+				break
+			}
+		}
+	}
+	if !found {
+		cred, found = auth.For(ref)
+	}
+	if found {
+		addr := cred.ServerAddress
+		if addr == "" {
+			addr = ImageRegistry(ref)
+		}
+		enc, err := registry.EncodeAuthConfig(registry.AuthConfig{
+			Username: cred.Username, Password: cred.Password, ServerAddress: addr,
+		})
+		if err != nil {
+			return fmt.Errorf("encode credentials for %s: %w", addr, err)
+		}
+		opts.RegistryAuth = enc
+	}
+	e.log.Info("pulling image", "image", ref, "registry", ImageRegistry(ref), "authenticated", found)
+	rc, err := e.cli.ImagePull(ctx, ref, opts)
+	if err != nil {
+		return fmt.Errorf("pull image %s: %w", ref, err)
+	}
+	defer rc.Close()
+	if err := drainJSONMessages(rc); err != nil {
+		return fmt.Errorf("pull image %s: %w", ref, err)
+	}
+	e.log.Info("pulled image", "image", ref)
+	return nil
+}
+
+// jsonMessage is the part of Docker's progress stream that carries errors.
+type jsonMessage struct {
+	Stream      string `json:"stream"`
+	Error       string `json:"error"`
+	ErrorDetail *struct {
+		Message string `json:"message"`
+	} `json:"errorDetail"`
+}
+
+// drainJSONMessages reads a pull or build progress stream to its end and
+// returns the first error it reports.
+func drainJSONMessages(r io.Reader) error {
+	dec := json.NewDecoder(r)
+	for {
+		var m jsonMessage
+		if err := dec.Decode(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("read progress stream: %w", err)
+		}
+		if m.ErrorDetail != nil && m.ErrorDetail.Message != "" {
+			return errors.New(m.ErrorDetail.Message)
+		}
+		if m.Error != "" {
+			return errors.New(m.Error)
+		}
+	}
+}
