@@ -45,25 +45,17 @@ func (c *Client) addParameter(ctx context.Context, parent string, p Parameter, a
 }
 
 // SetParameter sets the parameter's value, creating it when missing. Its id
-// is computed, so no search is needed.
+// is computed, so no search is needed: a new parameter costs one request,
+// an existing one two.
 func (c *Client) SetParameter(ctx context.Context, parent string, p Parameter, acl map[string]any) error {
-	id := ParameterID(parent, p.NodeID, p.Name)
 	val := ""
 	if p.Value != nil {
 		val = *p.Value
 	}
-	err := c.Edit(ctx, id, map[string]any{"value": val}, nil)
-	if err == nil {
-		return nil
-	}
-	if !IsNotFound(err) {
-		return fmt.Errorf("set parameter %s of %s: %w", p.Name, parent, err)
-	}
 	p.Value = &val
-	err = c.addParameter(ctx, parent, p, acl)
+	err := c.addParameter(ctx, parent, p, acl)
 	if IsConflict(err) {
-		// Created meanwhile by someone else: set our value on it.
-		err = c.Edit(ctx, id, map[string]any{"value": val}, nil)
+		err = c.Edit(ctx, ParameterID(parent, p.NodeID, p.Name), map[string]any{"value": val}, nil)
 	}
 	if err != nil {
 		return fmt.Errorf("set parameter %s of %s: %w", p.Name, parent, err)

@@ -67,6 +67,8 @@ type Request struct {
 	// Identity is the authenticated active claim ("nuvlabox/U",
 	// "deployment/D", ...), "" if anonymous.
 	Identity string
+	// Received is when the request arrived; Done when it was answered.
+	Received, Done time.Time
 }
 
 // Fault makes /api requests fail, for tests of error handling.
@@ -226,9 +228,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	defer s.inflight.Done()
 
+	received := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
 	body, berr := readBody(r)
 	rec := Request{
+		Received:        received,
 		Method:          r.Method,
 		Path:            r.URL.Path,
 		RawQuery:        r.URL.RawQuery,
@@ -238,6 +242,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer func() {
 		rec.Status = sw.status
+		rec.Done = time.Now()
 		s.mu.Lock()
 		s.requests = append(s.requests, rec)
 		s.mu.Unlock()

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+	"golang.org/x/term"
+
+	"github.com/berth-edge/berth/daemon/internal/agent"
+	"github.com/berth-edge/berth/daemon/internal/api"
+	"github.com/berth-edge/berth/daemon/internal/config"
+	"github.com/berth-edge/berth/daemon/internal/engine"
+	"github.com/berth-edge/berth/daemon/internal/reconcile"
+	"github.com/berth-edge/berth/daemon/internal/store"
+	"github.com/berth-edge/berth/daemon/internal/telemetry"
+)
+
+// run starts every part, reports READY=1 once the local API serves, and
+// shuts down in order when ctx ends: stop taking requests, stop the loops
+// and wait for them, then close Docker and the store.
+func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	started := time.Now()
+	ver := buildVersion()
+	notify := newNotifier(log)
+	defer notify.send(daemon.SdNotifyStopping)
+
+	if cfg.Standalone() {
+		log.Info("starting berthd", "version", ver, "mode", "standalone", "state", cfg.StatePath())
+	} else {
+		log.Info("starting berthd", "version", ver, "mode", "nuvla", "endpoint", cfg.Nuvla.Endpoint, "nuvlabox", cfg.Nuvla.NuvlaboxID, "state", cfg.StatePath())
+	}
+	notify.status("opening state file")
+	st, err := store.Open(cfg.StatePath(), store.Options{Logger: log})
+	if err != nil {
+		return fmt.Errorf("open state: %w", err)
+	}
+	defer st.Close()
+
+	eng, err := connectDocker(ctx, cfg.Docker.Host, log, notify)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+
+	recon := reconcile.New(st, eng, log.With("component", "reconcile"))
+	sampler := &telemetry.Sampler{DockerVersion: func(ctx context.Context) string {
+		info, err := eng.Ping(ctx)
+		if err != nil {
+			return ""
+		}
+		return info.Version
+	}}
+	ag := agent.New(agent.Options{
+		Config:    cfg.Nuvla,
+		Store:     st,
+		Recon:     recon,
+		Sampler:   sampler,
+		Logs:      eng.Logs,
+		Logger:    log,
+		Version:   ver,
+		UserAgent: "berthd/" + ver,
+		Notify:    notify.status,
+	})
+	backend := &agent.Backend{Agent: ag, Store: st, Docker: eng, Version: ver, Started: started}
+	srv, err := api.New(backend, api.Options{
+		Socket:       cfg.Socket,
+		SocketGroup:  cfg.SocketGroup,
+		WebListen:    cfg.Web.Listen,
+		WebTokenFile: filepath.Join(cfg.StateDir, "web-token"),
+		Logger:       log,
+		Version:      ver,
+	})
+	if err != nil {
+		return fmt.Errorf("local API: %w", err)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := srv.Start(ctx); err != nil {
+		return fmt.Errorf("local API: %w", err)
+	}
+	if u := srv.WebURL(); u != "" {
+		// The token opens the UI: log where it is kept, and show the full
+		// URL only to the person at the terminal.
+		base, _, _ := strings.Cut(u, "?")
+		log.Info("web UI ready", "url", base, "token-file", filepath.Join(cfg.StateDir, "web-token"))
+		if term.IsTerminal(int(os.Stderr.Fd())) {
+			fmt.Fprintf(os.Stderr, "\n  Open the web UI: %s\n\n", u)
+		}
+	}
+	log.Info("local API ready", "socket", cfg.Socket)
+
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		recon.Run(ctx, eng.Events(ctx), cfg.Docker.ResyncInterval.Duration, nil)
+	}()
+	go func() {
+		defer wg.Done()
+		if err := ag.Run(ctx); err != nil {
+			log.Error("agent stopped", "err", err)
+		}
+	}()
+	state, msg := ag.State()
+	notify.send(daemon.SdNotifyReady + "\nSTATUS=" + statusLine(state, msg))
+
+	mainLoop(ctx, notify)
+
+	log.Info("shutting down")
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("local API shutdown", "err", err)
+	}
+	cancel()
+	wg.Wait()
+	log.Info("stopped")
+	return nil
+}
+
+// connectDocker waits for the Docker engine, telling systemd why it waits.
+func connectDocker(ctx context.Context, host string, log *slog.Logger, notify *notifier) (*engine.Engine, error) {
+	delay := time.Second
+	for {
+		eng, err := engine.New(ctx, engine.Options{Host: host, Logger: log})
+		if err == nil {
+			return eng, nil
+		}
+		if ctx.Err() != nil {
+			return nil, errors.Join(ctx.Err(), err)
+		}
+		log.Warn("waiting for Docker", "err", err, "retry-in", delay)
+		notify.status("waiting for Docker: " + err.Error())
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 30*time.Second)
+	}
+}
+
+// mainLoop runs until ctx ends. When systemd's watchdog is on, it pings it
+// at half the interval from this loop, so a hung main loop stops the pings
+// and systemd restarts berthd.
+func mainLoop(ctx context.Context, notify *notifier) {
+	interval, err := daemon.SdWatchdogEnabled(false)
+	if err != nil || interval <= 0 {
+		<-ctx.Done()
+		return
+	}
+	t := time.NewTicker(interval / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if os.Getenv("BERTH_TEST_HANG") == "1" {
+				continue // test hook: behave like a hung loop
+			}
+			notify.send(daemon.SdNotifyWatchdog)
+		}
+	}
+}
+
+func statusLine(state, msg string) string {
+	if msg == "" {
+		return state
+	}
+	return state + ": " + msg
+}
+
+// notifier sends sd_notify messages; without NOTIFY_SOCKET it does nothing.
+type notifier struct {
+	log *slog.Logger
+	mu  sync.Mutex
+}
+
+func newNotifier(log *slog.Logger) *notifier { return &notifier{log: log} }
+
+func (n *notifier) send(state string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, err := daemon.SdNotify(false, state); err != nil {
+		n.log.Warn("cannot notify systemd", "err", err)
+	}
+}
+
+func (n *notifier) status(s string) { n.send("STATUS=" + s) }
