@@ -208,12 +208,13 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// The local API shows the app with its port and resolved URL.
-	apps, err := e.d.client().Apps(context.Background())
+	// Other tests may share this Docker engine: look for this app only.
+	app, err := e.d.client().App(context.Background(), uuid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(apps) != 1 || apps[0].ID != uuid || apps[0].State != "running" || !strings.Contains(apps[0].URLs["main"], ":"+hostPort+"/") {
-		t.Fatalf("berth apps = %s", mustJSON(apps))
+	if app.State != "running" || app.Source != "nuvla" || !strings.Contains(app.URLs["main"], ":"+hostPort+"/") {
+		t.Fatalf("berth apps %s = %s", uuid, mustJSON(app))
 	}
 
 	// Stop: containers gone, credentials deleted, state STOPPED.
@@ -233,8 +234,8 @@ func TestEndToEnd(t *testing.T) {
 	if left := e.cp.Search("credential", "parent='"+dep+"'"); len(left) != 0 {
 		t.Fatalf("deployment credentials left: %s", mustJSON(left))
 	}
-	if apps, _ := e.d.client().Apps(context.Background()); len(apps) != 0 {
-		t.Fatalf("berth apps after stop = %s", mustJSON(apps))
+	if app, err := e.d.client().App(context.Background(), uuid); err == nil {
+		t.Fatalf("berth apps still lists %s after stop: %s", uuid, mustJSON(app))
 	}
 
 	// No secret reached the log.
@@ -254,12 +255,20 @@ func TestBadJobsFailClearly(t *testing.T) {
 	dep := e.cp.CreateDeployment(e.box, e.component(map[string]any{"ports": []map[string]any{{"target-port": 99999}}}))
 	enginetest.CleanupApp(t, e.docker, strings.TrimPrefix(dep, "deployment/"))
 
+	// An NFS server that does not answer: port 1 on loopback is closed.
+	nfs := e.cp.CreateDeployment(e.box, e.component(map[string]any{"mounts": []map[string]any{{
+		"mount-type": "volume", "target": "/data", "source": "exports",
+		"volume-options": map[string]string{"type": "nfs", "o": "addr=127.0.0.1,port=1", "device": ":/exports"},
+	}}}))
+	enginetest.CleanupApp(t, e.docker, strings.TrimPrefix(nfs, "deployment/"))
+
 	tests := []struct {
 		name    string
 		enqueue func() string
 		want    string
 	}{
 		{"malformed module", func() string { id, _ := e.cp.StartDeployment(dep); return id }, "target-port 99999 is not between 1 and 65535"},
+		{"NFS server down", func() string { id, _ := e.cp.StartDeployment(nfs); return id }, "NFS server 127.0.0.1:1"},
 		{"malformed payload", func() string { return e.cp.EnqueueJob(dep, "stop_deployment", "{not json", 2) }, "malformed job payload"},
 		{"wrong payload type", func() string {
 			return e.cp.EnqueueJob(dep, "stop_deployment", `{"remove-volumes":"yes"}`, 2)
@@ -278,8 +287,13 @@ func TestBadJobsFailClearly(t *testing.T) {
 			t.Errorf("%s: return-code 0 on a failed job", tt.name)
 		}
 	}
-	if n := len(e.containers(strings.TrimPrefix(dep, "deployment/"))); n != 0 {
-		t.Fatalf("a failed start left %d containers", n)
+	for _, d := range []string{dep, nfs} {
+		if n := len(e.containers(strings.TrimPrefix(d, "deployment/"))); n != 0 {
+			t.Fatalf("a failed start of %s left %d containers", d, n)
+		}
+		if doc, _ := e.cp.Resource(d); doc["state"] != "ERROR" {
+			t.Errorf("deployment %s after a failed start is %v, want ERROR", d, doc["state"])
+		}
 	}
 
 	// The daemon is still working: a good deployment starts.
@@ -334,4 +348,65 @@ func TestKilledDuringStart(t *testing.T) {
 	if v, _ := e.param(dep, uuid, "tcp.8080"); v == "" || v != strconv.Itoa(int(cs[0].Ports[0].PublicPort)) {
 		t.Fatalf("tcp.8080 = %q after restart, container ports %s", v, mustJSON(cs[0].Ports))
 	}
+}
+
+// The link survives an expired session (one re-login), follows interval
+// changes made in Nuvla, and stops cleanly when the box is decommissioned,
+// while the apps keep running.
+func TestControlPlaneLink(t *testing.T) {
+	e := newE2E(t)
+	d := e.start()
+	e.waitOnline()
+	dep := e.cp.CreateDeployment(e.box, e.component(nil))
+	uuid := strings.TrimPrefix(dep, "deployment/")
+	enginetest.CleanupApp(t, e.docker, uuid)
+	id, _ := e.cp.StartDeployment(dep)
+	if job := e.waitJob(id); job["state"] != "SUCCESS" {
+		t.Fatalf("start: %v %v", job["state"], job["status-message"])
+	}
+
+	logins := func() int {
+		n := 0
+		for _, r := range e.cp.Requests() {
+			if r.Method == "POST" && r.Path == "/api/session" && strings.Contains(r.Body, e.boxKey()) && r.Status == 201 {
+				n++
+			}
+		}
+		return n
+	}
+	before := logins()
+	e.cp.ExpireSessions()
+	eventually(t, 15*time.Second, "a re-login after the session expired", func() (bool, string) {
+		return logins() == before+1, fmt.Sprint(logins())
+	})
+	eventually(t, 10*time.Second, "heartbeats after the re-login", func() (bool, string) {
+		st, err := d.client().Status(context.Background())
+		return err == nil && st.State == "online" && time.Since(st.Nuvla.LastHeartbeat) < 3*time.Second, mustJSON(st.Nuvla)
+	})
+
+	e.cp.SetNuvlaboxField(e.box, "heartbeat-interval", 17)
+	eventually(t, 10*time.Second, "the new heartbeat interval", func() (bool, string) {
+		st, _ := d.client().Status(context.Background())
+		return st.Nuvla != nil && st.Nuvla.HeartbeatInterval == 17, mustJSON(st.Nuvla)
+	})
+
+	e.cp.Decommission(e.box)
+	eventually(t, 60*time.Second, "state decommissioned", func() (bool, string) {
+		st, _ := d.client().Status(context.Background())
+		return st.State == "decommissioned", st.State + ": " + st.Message
+	})
+	if cs := e.containers(uuid); len(cs) != 1 || cs[0].State != "running" {
+		t.Fatalf("decommissioning stopped the apps: %s", mustJSON(cs))
+	}
+	// berthd stays up and answers.
+	if _, err := d.client().Apps(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// boxKey is the api key berthd received at activation.
+func (e *e2e) boxKey() string {
+	doc, _ := e.cp.Resource(e.box)
+	k, _ := doc["credential-api-key"].(string)
+	return k
 }

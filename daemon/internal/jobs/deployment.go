@@ -92,7 +92,7 @@ func (r *Runner) session(ctx context.Context, d *Deployment) (*nuvla.Client, err
 	if d.APICredentials == nil || d.APICredentials.APIKey == "" || d.APICredentials.APISecret == "" {
 		return nil, fmt.Errorf("%s has no api-credentials: start it again from Nuvla", d.ID)
 	}
-	s, err := r.opts.Session(ctx, d.APICredentials.APIKey, d.APICredentials.APISecret)
+	s, err := r.deploymentSession(ctx, d.APICredentials.APIKey, d.APICredentials.APISecret)
 	if err != nil {
 		return nil, fmt.Errorf("log in as %s: %w", d.ID, err)
 	}
@@ -223,7 +223,6 @@ func (r *Runner) runDeployment(ctx context.Context, jc *jobContext, verb string)
 	if err != nil {
 		return "", err
 	}
-	defer sess.CloseIdle()
 	msg, err := r.converge(ctx, jc, d, sess, verb)
 	if err != nil {
 		r.markError(ctx, jc, d, sess, err)
@@ -482,7 +481,7 @@ func (r *Runner) stopDeployment(ctx context.Context, jc *jobContext) (string, er
 	}
 	writer := r.opts.Box
 	if sess, err := r.session(ctx, d); err == nil {
-		defer sess.CloseIdle()
+		defer r.dropSession(d.APICredentials.APIKey)
 		writer = sess
 	} else {
 		jc.log.Warn("using the box session to finish the stop", "err", err)
@@ -546,7 +545,6 @@ func (r *Runner) deploymentState(ctx context.Context, jc *jobContext) (string, e
 	if err != nil {
 		return "", err
 	}
-	defer sess.CloseIdle()
 	docs := r.jobContextDocs(ctx, jc.job.ID, jc.log)
 	acl := parameterACL(d)
 	if _, err := publishHostParams(ctx, sess, d.ID, docs.network(), acl); err != nil {

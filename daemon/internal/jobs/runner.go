@@ -91,7 +91,16 @@ type Runner struct {
 	queued map[string]bool
 	order  []string
 	wake   chan struct{}
+
+	// sessions are deployment sessions by api key, reused across jobs:
+	// Nuvla asks for deployment_state often, and a login per job would
+	// pile up sessions on the server.
+	sessMu   sync.Mutex
+	sessions map[string]*nuvla.Client
 }
+
+// journalKeep is how many finished, reported jobs the journal keeps.
+const journalKeep = 500
 
 // handler runs one job; the returned message is the job's status-message
 // on success.
@@ -105,7 +114,7 @@ func New(opts Options) *Runner {
 	if opts.Timeout == 0 {
 		opts.Timeout = 30 * time.Minute
 	}
-	r := &Runner{opts: opts, log: opts.Logger, queued: map[string]bool{}, wake: make(chan struct{}, 1)}
+	r := &Runner{opts: opts, log: opts.Logger, queued: map[string]bool{}, wake: make(chan struct{}, 1), sessions: map[string]*nuvla.Client{}}
 	r.handlers = map[string]handler{
 		"start_deployment":    r.startDeployment,
 		"update_deployment":   r.updateDeployment,
@@ -315,6 +324,39 @@ func (r *Runner) report(ctx context.Context, log *slog.Logger, rec store.JobReco
 	}
 	if err := r.opts.Store.MarkJobReported(rec.ID); err != nil {
 		log.Error("cannot journal that the job was reported", "err", err)
+	}
+	if err := r.opts.Store.PruneJobs(journalKeep); err != nil {
+		log.Warn("cannot prune the jobs journal", "err", err)
+	}
+}
+
+// deploymentSession returns a logged-in session for a deployment's api key, reusing
+// the one from an earlier job when there is one.
+func (r *Runner) deploymentSession(ctx context.Context, key, secret string) (*nuvla.Client, error) {
+	r.sessMu.Lock()
+	c, ok := r.sessions[key]
+	r.sessMu.Unlock()
+	if ok {
+		return c, nil
+	}
+	c, err := r.opts.Session(ctx, key, secret)
+	if err != nil {
+		return nil, err
+	}
+	r.sessMu.Lock()
+	r.sessions[key] = c
+	r.sessMu.Unlock()
+	return c, nil
+}
+
+// dropSession forgets a deployment's session (its key is being deleted).
+func (r *Runner) dropSession(key string) {
+	r.sessMu.Lock()
+	c, ok := r.sessions[key]
+	delete(r.sessions, key)
+	r.sessMu.Unlock()
+	if ok {
+		c.CloseIdle()
 	}
 }
 
