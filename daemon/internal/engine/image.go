@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/registry"
@@ -137,14 +138,51 @@ func (e *Engine) ensureImage(ctx context.Context, ref, registryHint string, auth
 	e.log.Info("pulling image", "image", ref, "registry", ImageRegistry(ref), "authenticated", found)
 	rc, err := e.cli.ImagePull(ctx, ref, opts)
 	if err != nil {
-		return fmt.Errorf("pull image %s: %w", ref, err)
+		return pullError(ref, cred, found, err)
 	}
 	defer rc.Close()
 	if err := drainJSONMessages(rc); err != nil {
-		return fmt.Errorf("pull image %s: %w", ref, err)
+		return pullError(ref, cred, found, err)
 	}
 	e.log.Info("pulled image", "image", ref)
 	return nil
+}
+
+// pullError says what a failed pull of ref means. When the registry turned
+// the pull down for want of (valid) credentials, it says so, naming the
+// registry and the user, never the password.
+func pullError(ref string, cred Credential, authenticated bool, err error) error {
+	if !isAuthError(err) {
+		return fmt.Errorf("pull image %s: %w", ref, err)
+	}
+	host := ImageRegistry(ref)
+	if authenticated {
+		return fmt.Errorf("pull image %s: registry %s refused the credentials of user %q: %w", ref, host, cred.Username, err)
+	}
+	return fmt.Errorf("pull image %s: registry %s refused an anonymous pull and berth has no credentials for it "+
+		"(add a registry credential for %s to the deployment): %w", ref, host, host, err)
+}
+
+// isAuthError reports whether a pull error says the registry wants (other)
+// credentials. Docker reports most registry refusals as plain text.
+func isAuthError(err error) bool {
+	if cerrdefs.IsUnauthorized(err) || cerrdefs.IsPermissionDenied(err) {
+		return true
+	}
+	msg := strings.ToLower(err.Error())
+	for _, s := range []string{
+		"unauthorized",
+		"authentication required",
+		"no basic auth credentials",
+		"incorrect username or password",
+		"requested access to the resource is denied",
+		"may require 'docker login'",
+	} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // jsonMessage is the part of Docker's progress stream that carries errors.
