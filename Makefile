@@ -3,6 +3,7 @@
 #   make run     set up Docker if needed, build, and run berthd standalone with its web UI
 #   make test    set up what the tests need, then vet, check formatting and run every test with -race
 #   make bench   the benchmarks; results in docs/benchmarks.md
+#   make deb     the Debian package(s) in build/deb (see docs/operations.md)
 
 GO      ?= go
 BIN     := build/bin
@@ -17,7 +18,7 @@ else
 RUN_ARGS ?= --state-dir $(CURDIR)/.run/state --socket $(CURDIR)/.run/berthd.sock
 endif
 
-.PHONY: all build run test test-deps vet fmt-check bench docker clean
+.PHONY: all build run test test-deps vet fmt-check bench docker deb clean
 
 all: build
 
@@ -46,5 +47,10 @@ test: test-deps vet fmt-check
 bench: docker
 	$(GO) test -run '^$$' -bench . -benchtime 25x -timeout 30m ./daemon/... | tee build/bench.txt
 
+# berth_<version>_<arch>.deb, version from git describe (0.0.0+git<N>.<hash>
+# before the first tag). `make deb DEB_GOARCH=arm64` cross-builds.
+deb:
+	$(GO) run ./installer/cmd/mkdeb -out build/deb $(if $(DEB_GOARCH),-arch $(DEB_GOARCH))
+
 clean:
-	rm -rf $(BIN) .run
+	rm -rf $(BIN) .run build/deb

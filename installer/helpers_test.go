@@ -1,0 +1,152 @@
+package installer
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The two builds the tests install: v1, then v2 as an upgrade whose default
+// config changed (so dpkg must choose between the admin's edit and the new
+// default).
+var (
+	testV1 = Version{Upstream: "0.9.0+test1", Revision: "1"}
+	testV2 = Version{Upstream: "0.9.0+test2", Revision: "1"}
+	// v2ConfigMarker is appended to v2's default config.
+	v2ConfigMarker = "# changed in 0.9.0+test2\n"
+)
+
+var (
+	buildOnce sync.Once
+	built     struct {
+		dir    string
+		v1, v2 string
+		err    error
+	}
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
+		t.Fatalf("repository root not found at %s: %v", root, err)
+	}
+	return root
+}
+
+// debs builds the v1 and v2 packages once per test binary.
+func debs(t testing.TB) (v1, v2 string) {
+	t.Helper()
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("go command not found: cannot build the packages")
+	}
+	buildOnce.Do(func() {
+		root := repoRoot(t)
+		dir, err := os.MkdirTemp("", "berth-debs-")
+		if err != nil {
+			built.err = err
+			return
+		}
+		built.dir = dir
+		// lintian runs as nobody and must read the packages.
+		if err := os.Chmod(dir, 0o755); err != nil {
+			built.err = err
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		cfg, err := embeddedFile("config.toml")
+		if err != nil {
+			built.err = err
+			return
+		}
+		mtime := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+		for _, b := range []struct {
+			v   Version
+			cfg []byte
+			out *string
+		}{
+			{testV1, cfg, &built.v1},
+			{testV2, append(append([]byte{}, cfg...), v2ConfigMarker...), &built.v2},
+		} {
+			paths, err := Build(ctx, Options{Root: root, OutDir: dir, Version: b.v, ConfigTOML: b.cfg, MTime: mtime})
+			if err != nil {
+				built.err = fmt.Errorf("build %s: %w", b.v.Debian(), err)
+				return
+			}
+			*b.out = paths[0]
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	return built.v1, built.v2
+}
+
+// extracted unpacks a .deb's data into a fresh directory.
+func extracted(t testing.TB, deb string) string {
+	t.Helper()
+	needTools(t, "dpkg-deb")
+	dir := t.TempDir()
+	mustRun(t, 30*time.Second, "dpkg-deb", "-x", deb, dir)
+	return dir
+}
+
+// needTools skips the test when a command is missing.
+func needTools(t testing.TB, tools ...string) {
+	t.Helper()
+	var missing []string
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = append(missing, tool)
+		}
+	}
+	if len(missing) > 0 {
+		t.Skipf("SKIP: %s not installed (make test-deps installs them)", strings.Join(missing, ", "))
+	}
+}
+
+// runCmd runs a command with a deadline and returns its combined output.
+func runCmd(timeout time.Duration, env []string, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	if env != nil {
+		cmd.Env = env
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.WaitDelay = 5 * time.Second
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		err = fmt.Errorf("timed out after %s: %w", timeout, err)
+	}
+	return out.String(), err
+}
+
+func mustRun(t testing.TB, timeout time.Duration, name string, args ...string) string {
+	t.Helper()
+	out, err := runCmd(timeout, nil, name, args...)
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return out
+}
