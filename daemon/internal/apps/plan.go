@@ -66,8 +66,41 @@ func Plan(desired *App, actual []Container, mode Mode) []Action {
 			starts = append(starts, Action{Type: ActionStart, Service: s.Name, ContainerID: keep.ID, Reason: "container is " + keep.State})
 		}
 	}
+	order := ServiceOrder(desired)
+	byOrder := func(as []Action) {
+		sort.SliceStable(as, func(i, j int) bool { return order[as[i].Service] < order[as[j].Service] })
+	}
+	byOrder(creates)
+	byOrder(starts)
 	out := append(removes, creates...)
 	return append(out, starts...)
+}
+
+// ServiceOrder ranks the app's services so that every service comes after
+// the services it depends on; services without dependencies between them
+// keep the order the app lists them in. A dependency cycle (which the
+// converters reject) leaves the services of the cycle in listed order.
+func ServiceOrder(app *App) map[string]int {
+	rank := make(map[string]int, len(app.Services))
+	state := make(map[string]int, len(app.Services)) // 1 visiting, 2 done
+	var visit func(s *Service)
+	visit = func(s *Service) {
+		if state[s.Name] != 0 {
+			return
+		}
+		state[s.Name] = 1
+		for _, d := range s.DependsOn {
+			if dep := app.Service(d.Service); dep != nil {
+				visit(dep)
+			}
+		}
+		state[s.Name] = 2
+		rank[s.Name] = len(rank)
+	}
+	for i := range app.Services {
+		visit(&app.Services[i])
+	}
+	return rank
 }
 
 // pickContainer chooses the container to keep for a service: one with the
@@ -103,7 +136,7 @@ func needsStart(c *Container, s *Service, mode Mode) bool {
 	if mode == ModeStart {
 		return true
 	}
-	return s.Restart.Condition == RestartAny
+	return s.Restart.Condition == RestartAny || s.Restart.Condition == RestartAlways
 }
 
 // sortedContainers returns a copy sorted by name then id, so plans are

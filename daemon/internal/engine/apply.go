@@ -3,11 +3,13 @@ package engine
 import (
 	"context"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/strslice"
 	"github.com/docker/go-connections/nat"
 
@@ -28,6 +30,7 @@ func (e *Engine) Apply(ctx context.Context, app *apps.App, actions []apps.Action
 		return fmt.Errorf("apply: nil app")
 	}
 	specs := make(map[string]*createSpec)
+	creates := false
 	for _, a := range actions {
 		if a.Type != apps.ActionCreate {
 			continue
@@ -49,6 +52,15 @@ func (e *Engine) Apply(ctx context.Context, app *apps.App, actions []apps.Action
 			}
 		}
 		specs[a.Service] = spec
+		creates = true
+	}
+	if creates {
+		if err := e.preflightApp(ctx, app); err != nil {
+			return fmt.Errorf("app %s: %w", app.ID, err)
+		}
+		if err := e.ensureNetworks(ctx, app); err != nil {
+			return fmt.Errorf("app %s: %w", app.ID, err)
+		}
 	}
 
 	// A create starts its container; the planner's start that follows it
@@ -69,6 +81,11 @@ func (e *Engine) Apply(ctx context.Context, app *apps.App, actions []apps.Action
 			if id, ok := created[a.Service]; ok && (a.ContainerID == "" || a.ContainerID == id) {
 				e.log.Debug("container started on create, skipping start", "app", app.ID, "service", a.Service)
 				continue
+			}
+			if svc := app.Service(a.Service); svc != nil {
+				if err = e.waitDependencies(ctx, app, svc); err != nil {
+					break
+				}
 			}
 			err = e.start(ctx, app, a)
 		default:
@@ -124,6 +141,12 @@ func (e *Engine) createAndStart(ctx context.Context, app *apps.App, svc *apps.Se
 	if err != nil {
 		return "", err
 	}
+	if err := e.connectNetworks(ctx, id, svc); err != nil {
+		return "", err
+	}
+	if err := e.waitDependencies(ctx, app, svc); err != nil {
+		return "", err
+	}
 	if err := e.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
 		return "", fmt.Errorf("start container %s: %w", name, err)
 	}
@@ -134,7 +157,7 @@ func (e *Engine) createAndStart(ctx context.Context, app *apps.App, svc *apps.Se
 // create creates the container, or adopts an existing one of the same name
 // and spec hash.
 func (e *Engine) create(ctx context.Context, name string, spec *createSpec) (string, error) {
-	resp, err := e.cli.ContainerCreate(ctx, spec.config, spec.host, nil, nil, name)
+	resp, err := e.cli.ContainerCreate(ctx, spec.config, spec.host, spec.network, nil, name)
 	if err == nil {
 		for _, w := range resp.Warnings {
 			e.log.Warn("docker warning on create", "container", name, "warning", w)
@@ -164,8 +187,9 @@ func (e *Engine) create(ctx context.Context, name string, spec *createSpec) (str
 
 // createSpec is a service translated into Docker's terms.
 type createSpec struct {
-	config *container.Config
-	host   *container.HostConfig
+	config  *container.Config
+	host    *container.HostConfig
+	network *network.NetworkingConfig
 }
 
 // containerSpec maps a service onto Docker's container and host config.
@@ -195,6 +219,9 @@ func containerSpec(app *apps.App, svc *apps.Service) (*createSpec, error) {
 	}
 	host.NanoCPUs = int64(svc.CPUs * 1e9)
 	host.Memory = svc.MemoryMiB * 1024 * 1024
+	if err := composeSpec(svc, cfg, host); err != nil {
+		return nil, err
+	}
 
 	if len(svc.Ports) > 0 {
 		cfg.ExposedPorts = nat.PortSet{}
@@ -232,12 +259,28 @@ func containerSpec(app *apps.App, svc *apps.Service) (*createSpec, error) {
 			if m.Source == "" {
 				return nil, fmt.Errorf("bind mount %s: no source", m.Target)
 			}
+			if m.CreateHostPath {
+				// Binds, unlike Mounts, create a missing source directory,
+				// as docker compose's short syntax does.
+				if m.Target == "" {
+					return nil, fmt.Errorf("bind mount of %q: no target", m.Source)
+				}
+				b := m.Source + ":" + m.Target
+				if m.ReadOnly {
+					b += ":ro"
+				}
+				host.Binds = append(host.Binds, b)
+				continue
+			}
 			dm.Type = mount.TypeBind
 		case apps.MountVolume:
 			dm.Type = mount.TypeVolume
 		case apps.MountTmpfs:
 			dm.Type = mount.TypeTmpfs
 			dm.Source = ""
+			if m.TmpfsSizeBytes > 0 || m.TmpfsMode != 0 {
+				dm.TmpfsOptions = &mount.TmpfsOptions{SizeBytes: m.TmpfsSizeBytes, Mode: os.FileMode(m.TmpfsMode)}
+			}
 		default:
 			return nil, fmt.Errorf("mount %s: unknown type %q", m.Target, m.Type)
 		}
@@ -246,7 +289,13 @@ func containerSpec(app *apps.App, svc *apps.Service) (*createSpec, error) {
 		}
 		host.Mounts = append(host.Mounts, dm)
 	}
-	return &createSpec{config: cfg, host: host}, nil
+	sp := &createSpec{config: cfg, host: host}
+	if svc.NetworkMode == "" && len(svc.Networks) > 0 {
+		first := svc.Networks[0]
+		host.NetworkMode = container.NetworkMode(first.Name)
+		sp.network = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{first.Name: endpointSettings(first)}}
+	}
+	return sp, nil
 }
 
 // restartPolicy maps Nuvla's restart conditions onto Docker's policies.
@@ -261,6 +310,8 @@ func restartPolicy(r apps.RestartPolicy) (container.RestartPolicy, error) {
 		return container.RestartPolicy{Name: container.RestartPolicyOnFailure, MaximumRetryCount: r.MaxAttempts}, nil
 	case apps.RestartAny:
 		return container.RestartPolicy{Name: container.RestartPolicyUnlessStopped}, nil
+	case apps.RestartAlways:
+		return container.RestartPolicy{Name: container.RestartPolicyAlways}, nil
 	default:
 		return container.RestartPolicy{}, fmt.Errorf("unknown restart condition %q", r.Condition)
 	}

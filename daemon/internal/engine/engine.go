@@ -29,12 +29,16 @@ type Options struct {
 	Host string
 	// Logger receives the engine's log lines; nil discards them.
 	Logger *slog.Logger
+	// DependencyTimeout bounds the wait for a depends_on dependency to
+	// become healthy or complete (default 5 minutes).
+	DependencyTimeout time.Duration
 }
 
 // Engine drives the local Docker engine.
 type Engine struct {
-	cli *client.Client
-	log *slog.Logger
+	cli        *client.Client
+	log        *slog.Logger
+	depTimeout time.Duration
 }
 
 // ServerInfo describes the Docker engine berth talks to.
@@ -72,7 +76,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 			cli.DaemonHost(), err)
 	}
 	cli.NegotiateAPIVersionPing(ping)
-	e := &Engine{cli: cli, log: log.With("component", "engine")}
+	e := &Engine{cli: cli, log: log.With("component", "engine"), depTimeout: opts.DependencyTimeout}
 	e.log.Debug("connected to docker", "host", cli.DaemonHost(), "api", cli.ClientVersion())
 	return e, nil
 }

@@ -15,7 +15,7 @@ import (
 )
 
 // RemoveApp removes every container of the app (forcefully, with their
-// anonymous volumes); then, if asked, the volumes labelled with the app; then,
+// anonymous volumes) and the networks berth created for it; then, if asked, the volumes labelled with the app; then,
 // if asked, the images its containers used that no other container uses.
 // It carries on past failures and returns them all; things already gone are
 // not failures.
@@ -24,6 +24,11 @@ func (e *Engine) RemoveApp(ctx context.Context, appID string, removeVolumes, rem
 		return fmt.Errorf("remove app: empty app id")
 	}
 	appLabel := filters.NewArgs(filters.Arg("label", apps.LabelApp+"="+appID))
+	// A swarm app is a stack: its services (and their task containers)
+	// and networks go first.
+	if err := e.removeStack(ctx, appID); err != nil {
+		return fmt.Errorf("remove app %s: %w", appID, err)
+	}
 	sums, err := e.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: appLabel})
 	if err != nil {
 		return fmt.Errorf("remove app %s: list containers: %w", appID, err)
@@ -47,6 +52,10 @@ func (e *Engine) RemoveApp(ctx context.Context, appID string, removeVolumes, rem
 	if len(errs) > 0 {
 		// Volumes and images are still in use by what could not be removed.
 		return fmt.Errorf("remove app %s: %w", appID, errors.Join(errs...))
+	}
+
+	if err := e.removeNetworks(ctx, appID); err != nil {
+		errs = append(errs, err)
 	}
 
 	if removeVolumes {

@@ -88,6 +88,10 @@ func (e *Engine) ensureVolume(ctx context.Context, app *apps.App, m apps.Mount) 
 	} else if !IsNotFound(err) {
 		return fmt.Errorf("inspect volume %s: %w", m.Source, err)
 	}
+	decl := app.Volume(m.Source)
+	if decl != nil && decl.External {
+		return fmt.Errorf("external volume %s does not exist: create it first", m.Source)
+	}
 	opts := volume.CreateOptions{
 		Name: m.Source,
 		Labels: map[string]string{
@@ -96,7 +100,19 @@ func (e *Engine) ensureVolume(ctx context.Context, app *apps.App, m apps.Mount) 
 			apps.LabelComposeProject: app.ID,
 		},
 	}
-	if len(m.VolumeOptions) > 0 {
+	if decl != nil {
+		for k, v := range decl.Labels {
+			opts.Labels[k] = v
+		}
+		opts.Driver = decl.Driver
+		if len(decl.DriverOpts) > 0 {
+			opts.DriverOpts = make(map[string]string, len(decl.DriverOpts))
+			for k, v := range decl.DriverOpts {
+				opts.DriverOpts[k] = v
+			}
+		}
+	}
+	if opts.DriverOpts == nil && len(m.VolumeOptions) > 0 {
 		opts.Driver = "local"
 		opts.DriverOpts = make(map[string]string, len(m.VolumeOptions))
 		for k, v := range m.VolumeOptions {

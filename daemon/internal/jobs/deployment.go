@@ -188,7 +188,9 @@ func toApp(d *Deployment, env map[string]string) (*apps.App, error) {
 	case "component":
 		return apps.FromComponent(apps.ComponentInput{AppID: d.UUID(), Name: name, Content: d.Module.Content, Env: env})
 	case "application":
-		return nil, fmt.Errorf("module %s is a compose application; berthd runs component modules (one image) so far", d.Module.ID)
+		// Runner.deploymentApp converts compose applications: they need
+		// their files on disk.
+		return nil, fmt.Errorf("module %s is a compose application: convert it with Runner.deploymentApp", d.Module.ID)
 	case "":
 		return nil, fmt.Errorf("%s carries no module subtype: the deployment document is malformed", d.ID)
 	default:
@@ -239,9 +241,12 @@ func (r *Runner) runDeployment(ctx context.Context, jc *jobContext, verb string)
 
 func (r *Runner) converge(ctx context.Context, jc *jobContext, d *Deployment, sess *nuvla.Client, verb string) (string, error) {
 	jc.progress(ctx, 10)
-	app, err := toApp(d, deploymentEnv(d, r.opts.Box.Endpoint(), time.Now()))
+	app, err := r.deploymentApp(ctx, d, deploymentEnv(d, r.opts.Box.Endpoint(), time.Now()))
 	if err != nil {
 		return "", err
+	}
+	if app.Kind == apps.KindNuvlaSwarm {
+		return r.convergeSwarm(ctx, jc, d, sess, verb, app)
 	}
 	docs := r.jobContextDocs(ctx, jc.job.ID, jc.log)
 	auth := docs.registryAuth()
@@ -306,7 +311,7 @@ func (r *Runner) converge(ctx context.Context, jc *jobContext, d *Deployment, se
 	if err := jc.step("ports", ""); err != nil {
 		return "", err
 	}
-	ports, err := publishPorts(ctx, sess, d, containers, acl)
+	ports, err := publishContainerParams(ctx, sess, d, containers, acl)
 	if err != nil {
 		return "", err
 	}
@@ -470,6 +475,11 @@ func (r *Runner) stopDeployment(ctx context.Context, jc *jobContext) (string, er
 	if err := r.opts.Recon.Remove(ctx, uuid, p.RemoveVolumes, p.RemoveImages); err != nil {
 		return "", fmt.Errorf("remove containers of %s: %w", target, err)
 	}
+	if p.RemoveVolumes {
+		if err := r.removeAppDir(uuid); err != nil {
+			return "", err
+		}
+	}
 	jc.progress(ctx, 50)
 
 	d, err := r.loadDeployment(ctx, target)
@@ -550,11 +560,14 @@ func (r *Runner) deploymentState(ctx context.Context, jc *jobContext) (string, e
 	if _, err := publishHostParams(ctx, sess, d.ID, docs.network(), acl); err != nil {
 		return "", err
 	}
+	if d.Module.Subtype == "application" && d.Module.Compatibility == CompatibilitySwarm {
+		return r.stackState(ctx, sess, d, acl)
+	}
 	cs, err := r.opts.Recon.Containers(ctx, d.UUID())
 	if err != nil {
 		return "", err
 	}
-	ports, err := publishPorts(ctx, sess, d, cs, acl)
+	ports, err := publishContainerParams(ctx, sess, d, cs, acl)
 	if err != nil {
 		return "", err
 	}

@@ -137,6 +137,9 @@ func (r *Reconciler) ResyncApp(ctx context.Context, appID string) error {
 	if rec.Error != "" {
 		return nil // the last job failed; wait for the next one
 	}
+	if rec.App.Kind == apps.KindNuvlaSwarm {
+		return nil // Swarm keeps a stack's services running itself
+	}
 	_, err = r.Converge(ctx, &rec.App, apps.ModeResync, r.Auth())
 	return err
 }

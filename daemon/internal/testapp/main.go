@@ -6,6 +6,10 @@
 //	GET /         200 {"env": {...every environment variable...}, "hostname": "..."}
 //	GET /healthz  200 "ok"
 //
+// `testapp get <url>` instead fetches url and exits 0 on a 200 answer, 1
+// otherwise: health checks and connectivity tests use it (the image has no
+// shell and no curl).
+//
 // Environment:
 //
 //	PORT            port to listen on (default 8080)
@@ -42,6 +46,9 @@ import (
 const publishDeadline = 60 * time.Second
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == "get" {
+		os.Exit(get(os.Args[2]))
+	}
 	code, err := run()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testapp:", err)
@@ -263,4 +270,22 @@ func (c *nuvlaClient) do(ctx context.Context, method, url string, body any) (int
 		return resp.StatusCode, errors.New(resp.Status)
 	}
 	return resp.StatusCode, nil
+}
+
+// get fetches url and returns 0 on 200, 1 otherwise.
+func get(url string) int {
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testapp get:", err)
+		return 1
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintln(os.Stderr, "testapp get:", resp.Status)
+		return 1
+	}
+	fmt.Println("ok")
+	return 0
 }

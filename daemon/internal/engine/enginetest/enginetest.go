@@ -24,6 +24,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 )
@@ -202,8 +203,8 @@ func repoRoot(ctx context.Context) (string, error) {
 	return filepath.Dir(gomod), nil
 }
 
-// CleanupApp force-removes, when the test ends, every container and volume
-// labelled berth.app=appID.
+// CleanupApp force-removes, when the test ends, every container, network
+// and volume labelled berth.app=appID.
 func CleanupApp(t testing.TB, cli *client.Client, appID string) {
 	t.Helper()
 	t.Cleanup(func() {
@@ -218,6 +219,13 @@ func CleanupApp(t testing.TB, cli *client.Client, appID string) {
 		for _, c := range cs {
 			if err := cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
 				t.Logf("cleanup app %s: remove container %s: %v", appID, c.ID, err)
+			}
+		}
+		if ns, err := cli.NetworkList(ctx, network.ListOptions{Filters: f}); err == nil {
+			for _, n := range ns {
+				if err := cli.NetworkRemove(ctx, n.ID); err != nil {
+					t.Logf("cleanup app %s: remove network %s: %v", appID, n.Name, err)
+				}
 			}
 		}
 		vs, err := cli.VolumeList(ctx, volume.ListOptions{Filters: f})
