@@ -26,6 +26,7 @@ const (
 	DefaultSocket    = "/run/berth/berthd.sock"
 	DefaultWebListen = "127.0.0.1:8484"
 	DefaultGroup     = "berth"
+	DefaultSSHUser   = "root"
 )
 
 // Config is the whole configuration.
@@ -41,6 +42,16 @@ type Config struct {
 	Docker   Docker `toml:"docker"`
 	Nuvla    Nuvla  `toml:"nuvla"`
 	Web      Web    `toml:"web"`
+	Host     Host   `toml:"host"`
+}
+
+// Host configures what control-plane jobs may do to the host itself.
+type Host struct {
+	// AllowReboot lets a reboot_nuvlabox job reboot the machine.
+	AllowReboot bool `toml:"allow-reboot"`
+	// SSHUser is the account whose ~/.ssh/authorized_keys the ssh-key jobs
+	// edit.
+	SSHUser string `toml:"ssh-user"`
 }
 
 // Docker configures the engine connection.
@@ -95,6 +106,7 @@ func Default() Config {
 		LogLevel:    "info",
 		Docker:      Docker{ResyncInterval: Duration{5 * time.Minute}},
 		Web:         Web{Listen: DefaultWebListen},
+		Host:        Host{SSHUser: DefaultSSHUser},
 	}
 }
 
@@ -250,6 +262,9 @@ func (c *Config) Validate() error {
 			bad("web.listen", "port %q is not a number", port)
 		}
 	}
+	if u := c.Host.SSHUser; !validUserName(u) {
+		bad("host.ssh-user", "%q is not a user name", u)
+	}
 	if len(problems) > 0 {
 		return errors.New("invalid configuration: " + strings.Join(problems, "; "))
 	}
@@ -270,6 +285,21 @@ func validUUIDish(s string) bool {
 			if !strings.ContainsRune("0123456789abcdefABCDEF", r) {
 				return false
 			}
+		}
+	}
+	return true
+}
+
+// validUserName accepts the names useradd accepts (and numeric uids): no
+// empty name, no path separators, no spaces or colons.
+func validUserName(s string) bool {
+	if s == "" || len(s) > 32 || s[0] == '-' {
+		return false
+	}
+	for _, r := range s {
+		ok := r == '_' || r == '-' || r == '.' || r == '$' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9')
+		if !ok {
+			return false
 		}
 	}
 	return true

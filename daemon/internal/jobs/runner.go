@@ -79,6 +79,9 @@ type Options struct {
 	Changed func()
 	// Timeout bounds one job (default 30 minutes: image pulls can be slow).
 	Timeout time.Duration
+	// Host serves the jobs that act on the box itself (reboot, update,
+	// ssh keys, logs, Docker objects); see HostOptions.
+	Host HostOptions
 }
 
 // Runner de-duplicates and runs jobs one at a time.
@@ -122,7 +125,17 @@ func New(opts Options) *Runner {
 		"deployment_state":    r.deploymentState,
 		"deployment_state_10": r.deploymentState,
 		"deployment_state_60": r.deploymentState,
+		// Jobs that act on the box itself.
+		"reboot_nuvlabox":         r.rebootBox,
+		"fetch_nuvlabox_log":      r.fetchNuvlaboxLog,
+		"fetch_deployment_log":    r.fetchDeploymentLog,
+		"coe_resource_actions":    r.coeResourceActions,
+		"nuvlabox_add_ssh_key":    r.addSSHKey,
+		"nuvlabox_revoke_ssh_key": r.revokeSSHKey,
+		"nuvlabox_update":         r.updateBox,
+		"nuvlaedge_update":        r.updateBox,
 	}
+	r.opts.Host = r.opts.Host.withDefaults()
 	return r
 }
 
@@ -257,13 +270,21 @@ func (r *Runner) process(ctx context.Context, id string) {
 		log.Info("job was interrupted by a restart; running it again", "last-step", lastStep(rec))
 	}
 	r.changed()
-	msg, err := r.execute(ctx, log, &job)
+	jc := &jobContext{r: r, job: &job, log: log}
+	msg, err := r.execute(ctx, jc)
 	r.finish(ctx, log, job.ID, msg, err)
+	if err == nil && jc.after != nil {
+		// The result is journaled (and reported unless the network
+		// failed, in which case it is reported after the restart): what
+		// happens now cannot make the job run twice.
+		jc.after(ctx)
+	}
 }
 
 // execute validates and runs the job, returning its status message or
 // the failure.
-func (r *Runner) execute(ctx context.Context, log *slog.Logger, job *Job) (msg string, err error) {
+func (r *Runner) execute(ctx context.Context, jc *jobContext) (msg string, err error) {
+	job, log := jc.job, jc.log
 	if job.Version != SupportedVersion {
 		return "", fmt.Errorf("job version %d is not supported by berthd (it runs version %d jobs)", job.Version, SupportedVersion)
 	}
@@ -279,7 +300,6 @@ func (r *Runner) execute(ctx context.Context, log *slog.Logger, job *Job) (msg s
 	}
 	jctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	defer cancel()
-	jc := &jobContext{r: r, job: job, log: log}
 	defer func() {
 		if p := recover(); p != nil {
 			log.Error("job handler panicked", "panic", p)
@@ -382,6 +402,9 @@ type jobContext struct {
 	r   *Runner
 	job *Job
 	log *slog.Logger
+	// after, when set by a successful handler, runs once the job's result
+	// is journaled and reported (a reboot, say).
+	after func(ctx context.Context)
 }
 
 // step journals a step before its side effect happens.

@@ -393,6 +393,9 @@ func actionsFor(who *authn, doc map[string]any) []string {
 		if containsStr([]string{"STARTED", "ERROR"}, state) {
 			out = append(out, "update")
 		}
+		if containsStr(logStates, state) {
+			out = append(out, "create-log")
+		}
 		return out
 	case "job":
 		out := []string{"get-context"}

@@ -118,6 +118,8 @@ var deploymentActions = map[string]actionFunc{
 	"start":  (*Server).startAction,
 	"stop":   (*Server).stopAction,
 	"update": (*Server).updateAction,
+	// create-log is in resourcelog.go.
+	"create-log": (*Server).createDeploymentLog,
 }
 
 func (s *Server) startAction(c *call, dep map[string]any) (*reply, error) {

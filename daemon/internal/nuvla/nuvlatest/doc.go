@@ -33,7 +33,10 @@
 //     effects (capabilities, swarm infrastructure-service and its
 //     credential, coe-list), action jobs answered with 202. create-log
 //     creates a resource-log (201) and POST resource-log/<L>/fetch creates
-//     the fetch_nuvlabox_log job, as on the real server.
+//     the fetch_nuvlabox_log job, as on the real server; a deployment's
+//     create-log (the owner's, with its service names as components) makes
+//     one whose fetch creates fetch_deployment_log. add-ssh-key without a
+//     credential generates a well-formed ed25519 public key.
 //   - nuvlabox-status: closed schema of nuvlabox_status_2 (unknown top-level
 //     key or a null typed value -> 400, required cpu/ram/disks in
 //     resources), server-only attributes ignored for non-admins,

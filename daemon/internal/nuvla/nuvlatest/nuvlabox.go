@@ -242,7 +242,7 @@ func (s *Server) addSSHKey(c *call, nb map[string]any) (*reply, error) {
 	if credID == "" {
 		cred := s.newDoc("credential", map[string]any{
 			"subtype": "ssh-key", "method": "ssh-key",
-			"public-key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINuvlatestGeneratedKey nuvlatest",
+			"public-key": generatedSSHKey(),
 			"acl":        acl("owners", Admin, "view-acl", str(nb["id"]), "edit-acl", str(nb["owner"])),
 		}, c.who)
 		s.save(cred)
