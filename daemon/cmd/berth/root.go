@@ -47,7 +47,7 @@ func newRootCmd(getenv func(string) string, version string) *cobra.Command {
 	pf.BoolVar(&c.json, "json", false, "print the raw JSON answer")
 	pf.DurationVar(&c.timeout, "timeout", 10*time.Second, "give up on berthd after this long")
 
-	root.AddCommand(c.statusCmd(), c.appsCmd(), c.versionCmd())
+	root.AddCommand(c.statusCmd(), c.appsCmd(), c.topCmd(), c.versionCmd())
 	return root
 }
 

@@ -79,6 +79,7 @@ func parse(args []string, getenv config.Getenv, out io.Writer) (config.Config, b
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
+	configFile = *path
 	cfg, err := config.Load(*path, !set["config"])
 	if err != nil {
 		return cfg, false, err
@@ -119,6 +120,10 @@ func parse(args []string, getenv config.Getenv, out io.Writer) (config.Config, b
 	}
 	return cfg, false, nil
 }
+
+// configFile is the configuration file berthd was started with (reported
+// in the telemetry's installation-parameters).
+var configFile = config.DefaultPath
 
 func buildVersion() string {
 	if version != "" {

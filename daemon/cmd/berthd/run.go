@@ -14,13 +14,25 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 	"golang.org/x/term"
 
+	"github.com/berth-edge/berth/daemon/client"
 	"github.com/berth-edge/berth/daemon/internal/agent"
 	"github.com/berth-edge/berth/daemon/internal/api"
 	"github.com/berth-edge/berth/daemon/internal/config"
 	"github.com/berth-edge/berth/daemon/internal/engine"
+	"github.com/berth-edge/berth/daemon/internal/events"
+	"github.com/berth-edge/berth/daemon/internal/jobs"
+	"github.com/berth-edge/berth/daemon/internal/logring"
+	"github.com/berth-edge/berth/daemon/internal/metrics"
 	"github.com/berth-edge/berth/daemon/internal/reconcile"
 	"github.com/berth-edge/berth/daemon/internal/store"
 	"github.com/berth-edge/berth/daemon/internal/telemetry"
+)
+
+// Local telemetry: a sample every telemetryInterval (the control plane
+// gets its own at its refresh interval), the last telemetryHistory kept.
+const (
+	telemetryInterval = 10 * time.Second
+	telemetryHistory  = 60
 )
 
 // run starts every part, reports READY=1 once the local API serves, and
@@ -28,6 +40,8 @@ import (
 // and wait for them, then close Docker and the store.
 func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	started := time.Now()
+	ring := logring.New(logring.DefaultSize)
+	log = slog.New(ring.Handler(log.Handler()))
 	ver := buildVersion()
 	notify := newNotifier(log)
 	defer notify.send(daemon.SdNotifyStopping)
@@ -51,25 +65,57 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	defer eng.Close()
 
 	recon := reconcile.New(st, eng, log.With("component", "reconcile"))
-	sampler := &telemetry.Sampler{DockerVersion: func(ctx context.Context) string {
-		info, err := eng.Ping(ctx)
-		if err != nil {
-			return ""
-		}
-		return info.Version
-	}}
-	ag := agent.New(agent.Options{
-		Config:    cfg.Nuvla,
-		Store:     st,
-		Recon:     recon,
-		Sampler:   sampler,
-		Logs:      eng.Logs,
-		Logger:    log,
-		Version:   ver,
-		UserAgent: "berthd/" + ver,
-		Notify:    notify.status,
+	hub := &events.Hub{}
+	stats := engine.NewStatsReader(eng)
+	defer stats.Close()
+	history := telemetry.NewHistory(telemetryHistory)
+	sampler := &telemetry.Sampler{
+		DockerVersion: func(ctx context.Context) string {
+			info, err := eng.Ping(ctx)
+			if err != nil {
+				return ""
+			}
+			return info.Version
+		},
+		Containers: stats.Read,
+		Coe:        stats.RawLists,
+		Install:    telemetry.Install{WorkingDir: cfg.StateDir, ConfigFiles: []string{configFile}},
+	}
+	recorder := &telemetry.Recorder{
+		Sampler:  sampler,
+		History:  history,
+		OnSample: func(s client.Sample) { hub.Publish(events.TypeTelemetry, s) },
+		Logger:   log.With("component", "telemetry"),
+	}
+	var ag *agent.Agent
+	mets := metrics.New(metrics.Sources{
+		Latest: history.Latest,
+		Link:   func() *client.Nuvla { return ag.Link() },
 	})
-	backend := &agent.Backend{Agent: ag, Store: st, Docker: eng, Version: ver, Started: started}
+	obs := newObserver(hub, mets, st)
+	recon.Changed = obs.appChanged
+	ag = agent.New(agent.Options{
+		Config:            cfg.Nuvla,
+		Store:             st,
+		Recon:             recon,
+		Recorder:          recorder,
+		Logs:              eng.Logs,
+		Logger:            log,
+		Version:           ver,
+		UserAgent:         "berthd/" + ver,
+		Notify:            notify.status,
+		JobsChanged:       obs.jobsChanged,
+		ControlPlaneError: mets.ControlPlaneError,
+		TelemetrySent:     mets.TelemetrySent,
+		Host: jobs.HostOptions{
+			Docker:      eng,
+			Log:         ring,
+			AllowReboot: cfg.Host.AllowReboot,
+			SSHUser:     cfg.Host.SSHUser,
+		},
+	})
+	backend := &agent.Backend{Agent: ag, Store: st, Docker: eng, Version: ver, Started: started,
+		History: history, Recorder: recorder, Hub: hub, MetricsHandler: mets.Handler()}
 	srv, err := api.New(backend, api.Options{
 		Socket:       cfg.Socket,
 		SocketGroup:  cfg.SocketGroup,
@@ -99,7 +145,11 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	log.Info("local API ready", "socket", cfg.Socket)
 
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		recorder.Run(ctx, telemetryInterval)
+	}()
 	go func() {
 		defer wg.Done()
 		recon.Run(ctx, eng.Events(ctx), cfg.Docker.ResyncInterval.Duration, nil)

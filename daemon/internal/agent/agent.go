@@ -44,10 +44,11 @@ const (
 
 // Options wire an Agent.
 type Options struct {
-	Config    config.Nuvla
-	Store     *store.Store
-	Recon     *reconcile.Reconciler
-	Sampler   *telemetry.Sampler
+	Config config.Nuvla
+	Store  *store.Store
+	Recon  *reconcile.Reconciler
+	// Recorder samples the telemetry the agent sends (nil: none is sent).
+	Recorder  *telemetry.Recorder
 	Logs      func(ctx context.Context, containerID string, tail int) (string, error)
 	Logger    *slog.Logger
 	Version   string
@@ -56,9 +57,18 @@ type Options struct {
 	Notify func(status string)
 	// JobsChanged is called when a job changes state.
 	JobsChanged func()
+	// ControlPlaneError, if set, is called with a kind (timeout, network,
+	// http_5xx, http_4xx, forbidden, conflict, patch_refused, ...) on every
+	// failed exchange with the control plane.
+	ControlPlaneError func(kind string)
+	// TelemetrySent, if set, is told the size of every status update
+	// acknowledged, by form (patch or put).
+	TelemetrySent func(form string, n int)
 	// MinInterval bounds how often heartbeats and telemetry may be sent
 	// (default 1s; Nuvla itself enforces 10s and 60s).
 	MinInterval time.Duration
+	// Host wires the jobs that act on the box itself.
+	Host jobs.HostOptions
 }
 
 // Agent runs the control-plane protocol.
@@ -77,6 +87,7 @@ type Agent struct {
 	since  time.Time
 	link   client.Nuvla
 	boxDoc nuvlabox
+	tel    statusSender
 }
 
 // nuvlabox is the part of the nuvlabox document the agent uses.
@@ -115,6 +126,7 @@ func New(opts Options) *Agent {
 			Logs:    opts.Logs,
 			Logger:  opts.Logger.With("component", "jobs"),
 			Changed: opts.JobsChanged,
+			Host:    opts.Host,
 		})
 	}
 	return a
@@ -208,6 +220,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
+	a.probeFeatures(ctx)
 	a.loop(ctx)
 	return nil
 }
@@ -260,6 +273,7 @@ func (a *Agent) connect(ctx context.Context) error {
 
 func (a *Agent) offline(err error, wait time.Duration) {
 	now := time.Now()
+	a.cpError(errorKind(err))
 	a.updateLink(func(l *client.Nuvla) {
 		l.Online = false
 		l.LastError = err.Error()
@@ -379,10 +393,21 @@ func (a *Agent) commission(ctx context.Context, boxID string) error {
 		"swarm-client-cert": "null",
 		"swarm-client-key":  "null",
 	}
+	for k, v := range a.swarmCommission(ctx) {
+		body[k] = v
+	}
 	if err := a.box.Operation(ctx, boxID, "commission", body, nil); err != nil {
 		return fmt.Errorf("commission %s: %w", boxID, err)
 	}
 	return nil
+}
+
+// exchangeTimeout bounds one heartbeat or telemetry exchange: twice the
+// heartbeat interval, between 3 s and 30 s, so that a request swallowed by
+// the network does not hold the loop much longer than an interval.
+func (a *Agent) exchangeTimeout() time.Duration {
+	heartbeat, _ := a.intervals()
+	return min(max(2*heartbeat, 3*time.Second), 30*time.Second)
 }
 
 func (a *Agent) intervals() (heartbeat, refresh time.Duration) {
@@ -437,7 +462,10 @@ func (a *Agent) loop(ctx context.Context) {
 			wake = tel
 		}
 		if err != nil {
-			retry := b.next()
+			// Back off, but never beyond the heartbeat interval: once the
+			// control plane is back, the box shows up within an interval.
+			heartbeat, _ := a.intervals()
+			retry := min(b.next(), heartbeat)
 			a.offline(err, retry)
 			wake = time.Now().Add(retry)
 			if wake.Before(hb) {
@@ -457,13 +485,13 @@ func (a *Agent) loop(ctx context.Context) {
 
 func (a *Agent) heartbeat(ctx context.Context) error {
 	boxID := a.Link().NuvlaboxID
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	cctx, cancel := context.WithTimeout(ctx, a.exchangeTimeout())
 	defer cancel()
 	res, err := a.box.Heartbeat(cctx, boxID)
 	if err != nil {
 		return a.classify(ctx, err)
 	}
-	a.markOnline(func(l *client.Nuvla) { l.LastHeartbeat = time.Now() })
+	a.markOnline(func(l *client.Nuvla) { l.LastHeartbeat = nowFunc() })
 	a.runner.Submit(res.Jobs...)
 	a.mu.Lock()
 	changed := res.DocLastUpdated != "" && res.DocLastUpdated != a.boxDoc.Updated
@@ -476,37 +504,6 @@ func (a *Agent) heartbeat(ctx context.Context) error {
 			a.log.Info("nuvlabox changed; intervals now", "heartbeat", hb, "telemetry", tel)
 		}
 	}
-	return nil
-}
-
-func (a *Agent) telemetry(ctx context.Context) error {
-	a.mu.Lock()
-	statusID := a.boxDoc.NuvlaboxStatus
-	a.mu.Unlock()
-	if statusID == "" {
-		return nil
-	}
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	doc, err := a.opts.Sampler.Status(cctx, time.Now())
-	if err != nil {
-		a.log.Warn("cannot sample telemetry", "err", err)
-		return nil
-	}
-	var res struct {
-		Jobs []string `json:"jobs"`
-	}
-	if err := a.box.Edit(cctx, statusID, doc, &res); err != nil {
-		if s := nuvla.StatusCode(err); s >= 400 && s < 500 && s != 401 && s != 403 && s != 409 {
-			// The server refused the document: a bug to report, not a
-			// reason to go offline.
-			a.log.Error("telemetry refused by the control plane", "err", err)
-			return nil
-		}
-		return a.classify(ctx, err)
-	}
-	a.markOnline(func(l *client.Nuvla) { l.LastTelemetry = time.Now() })
-	a.runner.Submit(res.Jobs...)
 	return nil
 }
 
@@ -565,6 +562,9 @@ func (b *backoff) next() time.Duration {
 }
 
 func (b *backoff) reset() { b.cur = 0 }
+
+// nowFunc is the agent's clock.
+var nowFunc = time.Now
 
 func sleep(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {

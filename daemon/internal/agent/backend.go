@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"net/http"
 	"sort"
 	"strings"
 	"time"
@@ -9,7 +10,9 @@ import (
 	"github.com/berth-edge/berth/daemon/client"
 	"github.com/berth-edge/berth/daemon/internal/apps"
 	"github.com/berth-edge/berth/daemon/internal/engine"
+	"github.com/berth-edge/berth/daemon/internal/events"
 	"github.com/berth-edge/berth/daemon/internal/store"
+	"github.com/berth-edge/berth/daemon/internal/telemetry"
 )
 
 // Docker is the part of the engine the local API reports on.
@@ -25,7 +28,47 @@ type Backend struct {
 	Docker  Docker
 	Version string
 	Started time.Time
+	// History is the telemetry history (nil: no telemetry route).
+	History *telemetry.History
+	// Recorder takes fresh samples on demand.
+	Recorder *telemetry.Recorder
+	// Hub carries the events of GET /api/v1/events.
+	Hub *events.Hub
+	// MetricsHandler serves /metrics.
+	MetricsHandler http.Handler
 }
+
+// Telemetry returns the latest sample, the history and the last status
+// document the control plane acknowledged.
+// With fresh, it samples now unless the latest sample is under a second
+// old (berth top refreshes every second).
+func (b *Backend) Telemetry(ctx context.Context, fresh bool) (client.Telemetry, error) {
+	t := client.Telemetry{History: []client.Sample{}}
+	if fresh && b.Recorder != nil {
+		if s, ok := b.History.Latest(); !ok || time.Since(s.Time) >= 900*time.Millisecond {
+			if _, err := b.Recorder.Tick(ctx); err != nil {
+				return t, err
+			}
+		}
+	}
+	if b.History != nil {
+		t.History = b.History.Samples()
+		if s, ok := b.History.Latest(); ok {
+			t.Latest = &s
+		}
+	}
+	if b.Agent != nil {
+		ts := b.Agent.Telemetry()
+		t.Acknowledged, t.Patches, t.Puts = ts.Acknowledged, ts.Patches, ts.Puts
+	}
+	return t, nil
+}
+
+// Events returns the event hub.
+func (b *Backend) Events() *events.Hub { return b.Hub }
+
+// Metrics returns the /metrics handler.
+func (b *Backend) Metrics() http.Handler { return b.MetricsHandler }
 
 // Status reports berthd's state.
 func (b *Backend) Status(ctx context.Context) client.Status {

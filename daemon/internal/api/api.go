@@ -6,7 +6,7 @@
 // carries the caller's uid/gid/pid from the socket's peer credentials
 // (PeerFromContext), so later features can authorise by them.
 //
-// The web listener is for a browser on the box itself. Every /api request on
+// The web listener is for a browser on the box itself. Every /api request (and /metrics) on
 // it needs the web token (Authorization: Bearer, or the berth_token cookie
 // that opening WebURL once sets), and requests whose Host is not a loopback
 // name are refused (DNS-rebinding defence). The static UI is served without
@@ -17,6 +17,9 @@
 //	GET /api/v1/status      client.Status
 //	GET /api/v1/apps        []client.App, sorted by name then id
 //	GET /api/v1/apps/{id}   client.App, or 404 "no app <id>"
+//	GET /api/v1/telemetry   client.Telemetry (latest sample, history, last acknowledged status)
+//	GET /api/v1/events      Server-Sent Events: app, job, telemetry (client.Event)
+//	GET /metrics            Prometheus text format (on the web listener: token required)
 //	GET /healthz            200 "ok"
 //	GET /                   the web UI (package frontend)
 //
@@ -59,6 +62,9 @@ type Options struct {
 	WebTokenFile string
 	// Logger receives the server's log lines; nil discards them.
 	Logger *slog.Logger
+	// EventsHeartbeat is the interval of the SSE heartbeat comment
+	// (default 15s).
+	EventsHeartbeat time.Duration
 	// Version of berthd, reported by /api/v1/status when the backend leaves
 	// it empty.
 	Version string
@@ -72,6 +78,10 @@ type Server struct {
 	mux     *http.ServeMux
 	handler http.Handler // mux with JSON 404/405 and security headers
 	token   string       // web token; "" when the web listener is off
+	// streams is cancelled by Shutdown: it ends event streams, even one
+	// blocked writing to a client that stopped reading.
+	streams     context.Context
+	stopStreams context.CancelFunc
 
 	mu       sync.Mutex
 	started  bool
@@ -100,6 +110,7 @@ func New(b Backend, opts Options) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{backend: b, opts: opts, log: log.With("component", "api")}
+	s.streams, s.stopStreams = context.WithCancel(context.Background())
 	if opts.WebListen != "" {
 		if err := checkLoopbackListen(opts.WebListen); err != nil {
 			return nil, err
@@ -213,6 +224,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return s.shutErr
 	}
 	s.done = true
+	s.stopStreams()
 	if !s.started {
 		return nil
 	}

@@ -26,6 +26,9 @@ func (s *Server) routes() (*http.ServeMux, error) {
 	mux.HandleFunc("GET /api/v1/status", s.getStatus)
 	mux.HandleFunc("GET /api/v1/apps", s.getApps)
 	mux.HandleFunc("GET /api/v1/apps/{id}", s.getApp)
+	mux.HandleFunc("GET /api/v1/telemetry", s.getTelemetry)
+	mux.HandleFunc("GET /api/v1/events", s.getEvents)
+	mux.HandleFunc("GET /metrics", s.getMetrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")

@@ -36,7 +36,7 @@ func (s *Server) webGuard(next http.Handler) http.Handler {
 				fmt.Sprintf("host %q is not allowed: open the web UI as http://127.0.0.1 or http://localhost", r.Host))
 			return
 		}
-		isAPI := r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/")
+		isAPI := r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/") || r.URL.Path == "/metrics"
 		if !isAPI && r.URL.Query().Has(tokenParam) && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 			s.acceptQueryToken(w, r)
 			return

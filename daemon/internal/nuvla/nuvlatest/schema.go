@@ -243,3 +243,29 @@ func commonAttrs() map[string]validator {
 		"resource-metadata": vString, "operations": vList(0, vAny),
 	}
 }
+
+// vAll checks every validator in turn.
+func vAll(vs ...validator) validator {
+	return func(path string, v any) error {
+		for _, f := range vs {
+			if err := f(path, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// vNotAbove checks, in a map, that the number at key lo is not above the
+// one at key hi (both present).
+func vNotAbove(lo, hi string) validator {
+	return func(path string, v any) error {
+		m, _ := v.(map[string]any)
+		a, okA := asFloat(m[lo])
+		b, okB := asFloat(m[hi])
+		if okA && okB && a > b {
+			return schemaErr(path, "%s (%v) must not exceed %s (%v)", lo, a, hi, b)
+		}
+		return nil
+	}
+}

@@ -35,6 +35,21 @@ var statusEditRules = editRules{
 	},
 }
 
+// coeResources checks that coe-resources.docker holds raw Docker Engine API
+// list objects (PascalCase keys), with what server-side parameter
+// derivation reads from containers.
+var coeResources = vMap(map[string]validator{
+	"docker": vMap(map[string]validator{
+		"containers": vList(0, vMap(map[string]validator{
+			"Id": vString, "Image": vString, "ImageID": vString, "Labels": vMap(nil), "Ports": vList(0, vMap(nil)),
+			"Mounts": vList(0, vMap(nil)), "NetworkSettings": vMap(map[string]validator{"Networks": vMap(nil)}),
+		}, "Id", "Image", "Labels")),
+		"images":   vList(0, vMap(map[string]validator{"Id": vString}, "Id")),
+		"volumes":  vList(0, vMap(map[string]validator{"Name": vString}, "Name")),
+		"networks": vList(0, vMap(map[string]validator{"Id": vString, "Name": vString}, "Id", "Name")),
+	}),
+})
+
 // statusSchema is the closed schema of nuvlabox-status version 2
 // (spec/nuvlabox_status_2.cljc), as far as an edge agent fills it.
 var statusSchema = func() map[string]validator {
@@ -48,16 +63,18 @@ var statusSchema = func() map[string]validator {
 		"context-switches": vInt(0), "interrupts": vInt(0), "software-interrupts": vInt(0),
 		"system-calls": vInt(0),
 	}), "capacity", "load")
-	ram := vMap(withMeta(map[string]validator{"capacity": vInt(1), "used": vInt(0)}), "capacity", "used")
-	disk := vMap(withMeta(map[string]validator{"device": vString, "capacity": vInt(0), "used": vInt(0)}),
-		"device", "capacity", "used")
+	// RAM is in MiB (a box has less than 64 TiB); disks are in bytes
+	// (agents before 2.18 sent GB: a disk of under 1 MiB is such a mistake).
+	ram := vMap(withMeta(map[string]validator{"capacity": vIntRange(1, 64<<20), "used": vIntRange(0, 64<<20)}), "capacity", "used")
+	disk := vAll(vMap(withMeta(map[string]validator{"device": vString, "capacity": vInt(1 << 20), "used": vInt(0)}),
+		"device", "capacity", "used"), vNotAbove("used", "capacity"))
 	netStat := vMap(map[string]validator{"interface": vString, "bytes-received": vInt(0), "bytes-transmitted": vInt(0)},
 		"interface", "bytes-received", "bytes-transmitted")
 	power := vMap(map[string]validator{"metric-name": vString, "energy-consumption": vNumber(-1e308), "unit": vString},
 		"metric-name", "energy-consumption", "unit")
 	cstat := vMap(map[string]validator{
 		"id": vString, "name": vString, "image": vString, "state": vString, "status": vString,
-		"created-at": vString, "started-at": vString, "restart-count": vInt(0),
+		"created-at": vTimestamp, "started-at": vTimestamp, "restart-count": vInt(0),
 		"cpu-usage": vNumber(0), "cpu-limit": vNumber(0), "cpu-capacity": vNumber(0),
 		"mem-usage": vNumber(0), "mem-limit": vNumber(0), "disk-in": vNumber(0), "disk-out": vNumber(0),
 		"net-in": vNumber(0), "net-out": vNumber(0),
@@ -111,7 +128,7 @@ var statusSchema = func() map[string]validator {
 			"pin": vInt(0), "bcm": vInt(0), "name": vString, "mode": vString, "voltage": vInt(0),
 		}, "pin")),
 		"temperatures":    vList(0, vMap(map[string]validator{"thermal-zone": vString, "value": vNumber(-1e308)})),
-		"vulnerabilities": vuln, "coe-resources": vMap(nil),
+		"vulnerabilities": vuln, "coe-resources": coeResources,
 		"jobs": vAny, "wifi-password": vString, "comment": vString, "peripherals": vAny,
 		"online": vBool, "online-prev": vBool, "last-heartbeat": vTimestamp, "next-heartbeat": vTimestamp,
 		"last-telemetry": vTimestamp, "next-telemetry": vTimestamp, "resources-prev": vAny,

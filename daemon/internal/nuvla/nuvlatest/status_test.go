@@ -24,6 +24,17 @@ func TestStatusSchema(t *testing.T) {
 		{"resources": map[string]any{"cpu": map[string]any{"capacity": 4, "load": 0.1}, "ram": map[string]any{"capacity": 10, "used": 1}, "disks": []any{},
 			"container-stats": []any{map[string]any{"id": "abc"}}}},
 		{"ip": 10},
+		// RAM in bytes instead of MiB, disks in GB instead of bytes, used above capacity.
+		{"resources": map[string]any{"cpu": map[string]any{"capacity": 4, "load": 0.1}, "ram": map[string]any{"capacity": 8 << 30, "used": 1}, "disks": []any{}}},
+		{"resources": map[string]any{"cpu": map[string]any{"capacity": 4, "load": 0.1}, "ram": map[string]any{"capacity": 10, "used": 1},
+			"disks": []any{map[string]any{"device": "sda1", "capacity": 62, "used": 20}}}},
+		{"resources": map[string]any{"cpu": map[string]any{"capacity": 4, "load": 0.1}, "ram": map[string]any{"capacity": 10, "used": 1},
+			"disks": []any{map[string]any{"device": "sda1", "capacity": 1 << 30, "used": 2 << 30}}}},
+		{"resources": map[string]any{"cpu": map[string]any{"capacity": 4, "load": 0.1}, "ram": map[string]any{"capacity": 10, "used": 1}, "disks": []any{},
+			"container-stats": []any{map[string]any{"id": "abc", "name": "x", "created-at": "yesterday"}}}},
+		// coe-resources must be raw Docker objects.
+		{"coe-resources": map[string]any{"docker": map[string]any{"containers": []any{map[string]any{"id": "abc", "image": "x"}}}}},
+		{"coe-resources": map[string]any{"docker": map[string]any{"volumes": []any{map[string]any{"Id": "abc"}}}}},
 		{"components": []any{}},
 		{"current-time": "yesterday"},
 	}
