@@ -12,7 +12,6 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
-	"github.com/docker/docker/api/types/registry"
 	"github.com/docker/docker/pkg/stdcopy"
 )
 
@@ -23,35 +22,13 @@ import (
 // refreshed. cred, when not nil, is used for the registry; otherwise the
 // matching credential of auth, if any.
 func (e *Engine) PullImage(ctx context.Context, ref string, cred *Credential, auth Auth) error {
-	var opts image.PullOptions
 	c, found := Credential{}, false
 	if cred != nil {
 		c, found = *cred, true
 	} else {
 		c, found = auth.For(ref)
 	}
-	if found {
-		addr := c.ServerAddress
-		if addr == "" {
-			addr = ImageRegistry(ref)
-		}
-		enc, err := registry.EncodeAuthConfig(registry.AuthConfig{Username: c.Username, Password: c.Password, ServerAddress: addr})
-		if err != nil {
-			return fmt.Errorf("encode credentials for %s: %w", addr, err)
-		}
-		opts.RegistryAuth = enc
-	}
-	e.log.Info("pulling image", "image", ref, "registry", ImageRegistry(ref), "authenticated", found)
-	rc, err := e.cli.ImagePull(ctx, ref, opts)
-	if err != nil {
-		return pullError(ref, c, found, err)
-	}
-	defer rc.Close()
-	if err := drainJSONMessages(rc); err != nil {
-		return pullError(ref, c, found, err)
-	}
-	e.log.Info("pulled image", "image", ref)
-	return nil
+	return e.pull(ctx, ref, c, found)
 }
 
 // RemoveImage removes an image by reference or id, as `docker rmi` does

@@ -109,7 +109,6 @@ func (e *Engine) ensureImage(ctx context.Context, ref, registryHint string, auth
 	if ok {
 		return nil
 	}
-	var opts image.PullOptions
 	cred, found := Credential{}, false
 	if registryHint != "" {
 		for k, c := range auth {
@@ -122,6 +121,13 @@ func (e *Engine) ensureImage(ctx context.Context, ref, registryHint string, auth
 	if !found {
 		cred, found = auth.For(ref)
 	}
+	return e.pull(ctx, ref, cred, found)
+}
+
+// pull pulls ref, authenticated with cred when found is true, and explains
+// a refusal without revealing the password.
+func (e *Engine) pull(ctx context.Context, ref string, cred Credential, found bool) error {
+	var opts image.PullOptions
 	if found {
 		addr := cred.ServerAddress
 		if addr == "" {

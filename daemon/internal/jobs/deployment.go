@@ -248,25 +248,9 @@ func (r *Runner) converge(ctx context.Context, jc *jobContext, d *Deployment, se
 	if app.Kind == apps.KindNuvlaSwarm {
 		return r.convergeSwarm(ctx, jc, d, sess, verb, app)
 	}
-	docs := r.jobContextDocs(ctx, jc.job.ID, jc.log)
-	auth := docs.registryAuth()
-	for host, c := range auth {
-		if err := r.opts.Store.PutRegistry(store.RegistryCredential{Name: host, Server: host, Username: c.Username, Password: c.Password}); err != nil {
-			return "", fmt.Errorf("store registry credentials for %s: %w", host, err)
-		}
-	}
-
-	rec, _, err := r.opts.Store.App(app.ID)
+	docs, auth, rec, err := r.recordDesired(ctx, jc, d, app, verb)
 	if err != nil {
-		return "", fmt.Errorf("read desired state of %s: %w", app.ID, err)
-	}
-	if err := jc.step("desired", verb); err != nil {
 		return "", err
-	}
-	rec.App, rec.Desired, rec.Source, rec.DeploymentID, rec.JobID, rec.Error = *app, store.DesiredRunning, store.SourceNuvla, d.ID, jc.job.ID, ""
-	rec.Credentials = &store.DeploymentCredentials{APIKey: d.APICredentials.APIKey, APISecret: d.APICredentials.APISecret}
-	if err := r.opts.Store.PutApp(rec); err != nil {
-		return "", fmt.Errorf("record desired state of %s: %w", app.ID, err)
 	}
 
 	// The parameters Nuvla expects before the app runs (hostname, ip.*,
@@ -324,6 +308,32 @@ func (r *Runner) converge(ctx context.Context, jc *jobContext, d *Deployment, se
 	}
 	jc.progress(ctx, 90)
 	return summarize(verb, containers, ports), nil
+}
+
+// recordDesired reads the job context, keeps its registry credentials for
+// later resyncs, and journals then records the app as wanted running: the
+// first steps of every start or update, whatever runs the app.
+func (r *Runner) recordDesired(ctx context.Context, jc *jobContext, d *Deployment, app *apps.App, verb string) (jobContextDocs, engine.Auth, store.AppRecord, error) {
+	docs := r.jobContextDocs(ctx, jc.job.ID, jc.log)
+	auth := docs.registryAuth()
+	for host, c := range auth {
+		if err := r.opts.Store.PutRegistry(store.RegistryCredential{Name: host, Server: host, Username: c.Username, Password: c.Password}); err != nil {
+			return nil, nil, store.AppRecord{}, fmt.Errorf("store registry credentials for %s: %w", host, err)
+		}
+	}
+	rec, _, err := r.opts.Store.App(app.ID)
+	if err != nil {
+		return nil, nil, rec, fmt.Errorf("read desired state of %s: %w", app.ID, err)
+	}
+	if err := jc.step("desired", verb); err != nil {
+		return nil, nil, rec, err
+	}
+	rec.App, rec.Desired, rec.Source, rec.DeploymentID, rec.JobID, rec.Error = *app, store.DesiredRunning, store.SourceNuvla, d.ID, jc.job.ID, ""
+	rec.Credentials = &store.DeploymentCredentials{APIKey: d.APICredentials.APIKey, APISecret: d.APICredentials.APISecret}
+	if err := r.opts.Store.PutApp(rec); err != nil {
+		return nil, nil, rec, fmt.Errorf("record desired state of %s: %w", app.ID, err)
+	}
+	return docs, auth, rec, nil
 }
 
 // checkRunning fails the job when a container stopped right after it

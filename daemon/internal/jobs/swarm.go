@@ -11,7 +11,6 @@ import (
 	"github.com/berth-edge/berth/daemon/internal/apps"
 	"github.com/berth-edge/berth/daemon/internal/engine"
 	"github.com/berth-edge/berth/daemon/internal/nuvla"
-	"github.com/berth-edge/berth/daemon/internal/store"
 )
 
 // stackWait bounds how long a start or update waits for a stack's
@@ -40,24 +39,9 @@ func (r *Runner) swarmApp(ctx context.Context, in apps.ComposeInput) (*apps.App,
 // publish the parameters Nuvla expects, deploy the stack and publish its
 // services' parameters.
 func (r *Runner) convergeSwarm(ctx context.Context, jc *jobContext, d *Deployment, sess *nuvla.Client, verb string, app *apps.App) (string, error) {
-	docs := r.jobContextDocs(ctx, jc.job.ID, jc.log)
-	auth := docs.registryAuth()
-	for host, c := range auth {
-		if err := r.opts.Store.PutRegistry(store.RegistryCredential{Name: host, Server: host, Username: c.Username, Password: c.Password}); err != nil {
-			return "", fmt.Errorf("store registry credentials for %s: %w", host, err)
-		}
-	}
-	rec, _, err := r.opts.Store.App(app.ID)
+	docs, auth, rec, err := r.recordDesired(ctx, jc, d, app, verb)
 	if err != nil {
-		return "", fmt.Errorf("read desired state of %s: %w", app.ID, err)
-	}
-	if err := jc.step("desired", verb); err != nil {
 		return "", err
-	}
-	rec.App, rec.Desired, rec.Source, rec.DeploymentID, rec.JobID, rec.Error = *app, store.DesiredRunning, store.SourceNuvla, d.ID, jc.job.ID, ""
-	rec.Credentials = &store.DeploymentCredentials{APIKey: d.APICredentials.APIKey, APISecret: d.APICredentials.APISecret}
-	if err := r.opts.Store.PutApp(rec); err != nil {
-		return "", fmt.Errorf("record desired state of %s: %w", app.ID, err)
 	}
 	if err := jc.step("parameters", "hostname, ip, outputs"); err != nil {
 		return "", err
