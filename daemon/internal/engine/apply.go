@@ -58,7 +58,7 @@ func (e *Engine) Apply(ctx context.Context, app *apps.App, actions []apps.Action
 		if err := e.preflightApp(ctx, app); err != nil {
 			return fmt.Errorf("app %s: %w", app.ID, err)
 		}
-		if err := e.ensureNetworks(ctx, app); err != nil {
+		if err := e.ensureNetworks(ctx, app, false); err != nil {
 			return fmt.Errorf("app %s: %w", app.ID, err)
 		}
 	}

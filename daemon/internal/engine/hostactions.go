@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -12,7 +11,6 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
-	"github.com/docker/docker/pkg/stdcopy"
 )
 
 // This file holds the one-object operations the control plane's
@@ -92,10 +90,6 @@ type LogLine struct {
 // most the last tail of them (all when tail <= 0), and at most 1 MiB in all
 // (the end is kept).
 func (e *Engine) LogLines(ctx context.Context, containerID string, since time.Time, tail int) ([]LogLine, error) {
-	ins, err := e.cli.ContainerInspect(ctx, containerID)
-	if err != nil {
-		return nil, fmt.Errorf("logs of container %s: %w", containerID, err)
-	}
 	opts := container.LogsOptions{ShowStdout: true, ShowStderr: true, Timestamps: true, Tail: "all"}
 	if tail > 0 {
 		opts.Tail = strconv.Itoa(tail)
@@ -103,21 +97,11 @@ func (e *Engine) LogLines(ctx context.Context, containerID string, since time.Ti
 	if !since.IsZero() {
 		opts.Since = strconv.FormatInt(since.Unix(), 10) + "." + fmt.Sprintf("%09d", since.Nanosecond())
 	}
-	rc, err := e.cli.ContainerLogs(ctx, containerID, opts)
+	out, err := e.readLogs(ctx, containerID, opts)
 	if err != nil {
-		return nil, fmt.Errorf("logs of container %s: %w", containerID, err)
+		return nil, err
 	}
-	defer rc.Close()
-	var b tailBuffer
-	if ins.Config != nil && ins.Config.Tty {
-		_, err = io.Copy(&b, rc)
-	} else {
-		_, err = stdcopy.StdCopy(&b, &b, rc)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read logs of container %s: %w", containerID, err)
-	}
-	return parseLogLines(b.String(), since), nil
+	return parseLogLines(out, since), nil
 }
 
 // parseLogLines splits Docker's timestamped output ("<RFC3339Nano> text")

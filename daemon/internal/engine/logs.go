@@ -18,17 +18,22 @@ const maxLogBytes = 1 << 20
 // stdout and stderr, interleaved as Docker recorded them, for reporting why a
 // container failed. At most 1 MiB is returned (the end is kept).
 func (e *Engine) Logs(ctx context.Context, containerID string, tail int) (string, error) {
+	opts := container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: "all"}
+	if tail > 0 {
+		opts.Tail = strconv.Itoa(tail)
+	}
+	return e.readLogs(ctx, containerID, opts)
+}
+
+// readLogs returns a container's output as Docker gives it with opts,
+// stdout and stderr demultiplexed (or copied as is for a TTY), bounded to
+// the last maxLogBytes.
+func (e *Engine) readLogs(ctx context.Context, containerID string, opts container.LogsOptions) (string, error) {
 	ins, err := e.cli.ContainerInspect(ctx, containerID)
 	if err != nil {
 		return "", fmt.Errorf("logs of container %s: %w", containerID, err)
 	}
-	t := "all"
-	if tail > 0 {
-		t = strconv.Itoa(tail)
-	}
-	rc, err := e.cli.ContainerLogs(ctx, containerID, container.LogsOptions{
-		ShowStdout: true, ShowStderr: true, Tail: t,
-	})
+	rc, err := e.cli.ContainerLogs(ctx, containerID, opts)
 	if err != nil {
 		return "", fmt.Errorf("logs of container %s: %w", containerID, err)
 	}

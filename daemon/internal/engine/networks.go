@@ -45,7 +45,9 @@ func (e *Engine) preflightApp(ctx context.Context, app *apps.App) error {
 
 // ensureNetworks creates the app's own networks that do not exist yet,
 // labelled so that RemoveApp finds them and docker compose recognises them.
-func (e *Engine) ensureNetworks(ctx context.Context, app *apps.App) error {
+// For a Swarm stack (stack true) they are swarm-scoped, overlay by default,
+// and carry the stack's namespace label instead of the compose ones.
+func (e *Engine) ensureNetworks(ctx context.Context, app *apps.App, stack bool) error {
 	for _, n := range app.Networks {
 		if n.External {
 			continue
@@ -55,36 +57,55 @@ func (e *Engine) ensureNetworks(ctx context.Context, app *apps.App) error {
 		} else if !IsNotFound(err) {
 			return fmt.Errorf("inspect network %s: %w", n.Name, err)
 		}
-		labels := map[string]string{apps.LabelApp: app.ID, apps.LabelManaged: apps.ManagedValue, apps.LabelComposeProject: app.ID}
-		for k, v := range n.Labels {
-			labels[k] = v
-		}
-		opts := network.CreateOptions{
-			Driver:     n.Driver,
-			Options:    n.DriverOpts,
-			Internal:   n.Internal,
-			Attachable: n.Attachable,
-			Labels:     labels,
-		}
-		if n.EnableIPv6 {
-			v6 := true
-			opts.EnableIPv6 = &v6
-		}
-		if len(n.Subnets) > 0 {
-			opts.IPAM = &network.IPAM{Driver: "default"}
-			for _, s := range n.Subnets {
-				opts.IPAM.Config = append(opts.IPAM.Config, network.IPAMConfig{Subnet: s})
-			}
-		}
-		if _, err := e.cli.NetworkCreate(ctx, n.Name, opts); err != nil {
+		if _, err := e.cli.NetworkCreate(ctx, n.Name, networkOptions(app, n, stack)); err != nil {
 			if IsConflict(err) {
 				continue // created concurrently
 			}
 			return fmt.Errorf("create network %s: %w", n.Name, err)
 		}
-		e.log.Info("created network", "app", app.ID, "network", n.Name)
+		e.log.Info("created network", "app", app.ID, "network", n.Name, "stack", stack)
 	}
 	return nil
+}
+
+// networkOptions maps one of the app's networks onto Docker's create options.
+func networkOptions(app *apps.App, n apps.Network, stack bool) network.CreateOptions {
+	labels := map[string]string{apps.LabelApp: app.ID, apps.LabelManaged: apps.ManagedValue}
+	if stack {
+		labels[LabelStackNamespace] = app.ID
+	} else {
+		labels[apps.LabelComposeProject] = app.ID
+	}
+	for k, v := range n.Labels {
+		if stack && (k == apps.LabelComposeProject || k == apps.LabelComposeNetwork) {
+			continue
+		}
+		labels[k] = v
+	}
+	opts := network.CreateOptions{
+		Driver:     n.Driver,
+		Options:    n.DriverOpts,
+		Internal:   n.Internal,
+		Attachable: n.Attachable,
+		Labels:     labels,
+	}
+	if stack {
+		opts.Scope = "swarm"
+		if opts.Driver == "" {
+			opts.Driver = "overlay"
+		}
+	}
+	if n.EnableIPv6 {
+		v6 := true
+		opts.EnableIPv6 = &v6
+	}
+	if len(n.Subnets) > 0 {
+		opts.IPAM = &network.IPAM{Driver: "default"}
+		for _, sub := range n.Subnets {
+			opts.IPAM.Config = append(opts.IPAM.Config, network.IPAMConfig{Subnet: sub})
+		}
+	}
+	return opts
 }
 
 // removeNetworks removes the networks labelled with the app. A network

@@ -126,7 +126,7 @@ func (e *Engine) DeployStack(ctx context.Context, app *apps.App, auth Auth) erro
 			}
 		}
 	}
-	if err := e.ensureStackNetworks(ctx, app); err != nil {
+	if err := e.ensureNetworks(ctx, app, true); err != nil {
 		return err
 	}
 	existing, err := e.stackServices(ctx, ns)
@@ -319,45 +319,6 @@ func (e *Engine) removeStack(ctx context.Context, ns string) error {
 		e.log.Info("removed stack network", "stack", ns, "network", n.Name)
 	}
 	return errors.Join(errs...)
-}
-
-func (e *Engine) ensureStackNetworks(ctx context.Context, app *apps.App) error {
-	for _, n := range app.Networks {
-		if n.External {
-			continue
-		}
-		if _, err := e.cli.NetworkInspect(ctx, n.Name, network.InspectOptions{}); err == nil {
-			continue
-		} else if !IsNotFound(err) {
-			return fmt.Errorf("inspect network %s: %w", n.Name, err)
-		}
-		labels := map[string]string{LabelStackNamespace: app.ID, apps.LabelApp: app.ID, apps.LabelManaged: apps.ManagedValue}
-		for k, v := range n.Labels {
-			if k != apps.LabelComposeProject && k != apps.LabelComposeNetwork {
-				labels[k] = v
-			}
-		}
-		driver := n.Driver
-		if driver == "" {
-			driver = "overlay"
-		}
-		opts := network.CreateOptions{Driver: driver, Options: n.DriverOpts, Internal: n.Internal, Attachable: n.Attachable, Labels: labels, Scope: "swarm"}
-		if n.EnableIPv6 {
-			v6 := true
-			opts.EnableIPv6 = &v6
-		}
-		if len(n.Subnets) > 0 {
-			opts.IPAM = &network.IPAM{Driver: "default"}
-			for _, s := range n.Subnets {
-				opts.IPAM.Config = append(opts.IPAM.Config, network.IPAMConfig{Subnet: s})
-			}
-		}
-		if _, err := e.cli.NetworkCreate(ctx, n.Name, opts); err != nil && !IsConflict(err) {
-			return fmt.Errorf("create network %s: %w", n.Name, err)
-		}
-		e.log.Info("created stack network", "stack", app.ID, "network", n.Name)
-	}
-	return nil
 }
 
 // stackServiceSpec maps a service onto a Swarm service spec, as docker

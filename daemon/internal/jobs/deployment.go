@@ -206,22 +206,32 @@ func (r *Runner) updateDeployment(ctx context.Context, jc *jobContext) (string, 
 	return r.runDeployment(ctx, jc, "update")
 }
 
+// openDeployment is how every job that takes no payload begins: check the
+// target, read the deployment, and open its own session.
+func (r *Runner) openDeployment(ctx context.Context, jc *jobContext) (*Deployment, *nuvla.Client, error) {
+	target, err := deploymentTarget(jc.job)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := decodePayload(jc.job.Payload, &struct{}{}); err != nil {
+		return nil, nil, err
+	}
+	d, err := r.loadDeployment(ctx, target)
+	if err != nil {
+		return nil, nil, err
+	}
+	sess, err := r.session(ctx, d)
+	if err != nil {
+		return nil, nil, err
+	}
+	return d, sess, nil
+}
+
 // runDeployment starts or updates a deployment: convert, record the desired
 // state, publish the parameters Nuvla expects, converge Docker, read the
 // real ports back, and mark the deployment STARTED.
 func (r *Runner) runDeployment(ctx context.Context, jc *jobContext, verb string) (string, error) {
-	target, err := deploymentTarget(jc.job)
-	if err != nil {
-		return "", err
-	}
-	if err := decodePayload(jc.job.Payload, &struct{}{}); err != nil {
-		return "", err
-	}
-	d, err := r.loadDeployment(ctx, target)
-	if err != nil {
-		return "", err
-	}
-	sess, err := r.session(ctx, d)
+	d, sess, err := r.openDeployment(ctx, jc)
 	if err != nil {
 		return "", err
 	}
@@ -550,18 +560,7 @@ func (r *Runner) deleteCredentials(ctx context.Context, jc *jobContext, c *nuvla
 
 // deploymentState refreshes the parameters of a running deployment.
 func (r *Runner) deploymentState(ctx context.Context, jc *jobContext) (string, error) {
-	target, err := deploymentTarget(jc.job)
-	if err != nil {
-		return "", err
-	}
-	if err := decodePayload(jc.job.Payload, &struct{}{}); err != nil {
-		return "", err
-	}
-	d, err := r.loadDeployment(ctx, target)
-	if err != nil {
-		return "", err
-	}
-	sess, err := r.session(ctx, d)
+	d, sess, err := r.openDeployment(ctx, jc)
 	if err != nil {
 		return "", err
 	}
