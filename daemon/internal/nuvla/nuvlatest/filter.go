@@ -249,41 +249,42 @@ func (p *parser) keyword(word string) bool {
 }
 
 func (p *parser) or() (filterNode, error) {
-	first, err := p.and()
+	nodes, err := p.chain("or", p.and)
+	if err != nil || len(nodes) == 1 {
+		return first(nodes), err
+	}
+	return orNode(nodes), nil
+}
+
+func (p *parser) and() (filterNode, error) {
+	nodes, err := p.chain("and", p.primary)
+	if err != nil || len(nodes) == 1 {
+		return first(nodes), err
+	}
+	return andNode(nodes), nil
+}
+
+// chain parses operand (keyword operand)*.
+func (p *parser) chain(keyword string, operand func() (filterNode, error)) ([]filterNode, error) {
+	n, err := operand()
 	if err != nil {
 		return nil, err
 	}
-	nodes := orNode{first}
-	for p.keyword("or") {
-		n, err := p.and()
-		if err != nil {
+	nodes := []filterNode{n}
+	for p.keyword(keyword) {
+		if n, err = operand(); err != nil {
 			return nil, err
 		}
 		nodes = append(nodes, n)
-	}
-	if len(nodes) == 1 {
-		return first, nil
 	}
 	return nodes, nil
 }
 
-func (p *parser) and() (filterNode, error) {
-	first, err := p.primary()
-	if err != nil {
-		return nil, err
+func first(nodes []filterNode) filterNode {
+	if len(nodes) == 0 {
+		return nil
 	}
-	nodes := andNode{first}
-	for p.keyword("and") {
-		n, err := p.primary()
-		if err != nil {
-			return nil, err
-		}
-		nodes = append(nodes, n)
-	}
-	if len(nodes) == 1 {
-		return first, nil
-	}
-	return nodes, nil
+	return nodes[0]
 }
 
 func (p *parser) primary() (filterNode, error) {
