@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/berth-edge/berth/daemon/client"
+	"github.com/berth-edge/berth/daemon/internal/caller"
 )
 
 // Backend is what the API serves; berthd's agent implements it.
@@ -68,6 +69,26 @@ type Options struct {
 	// Version of berthd, reported by /api/v1/status when the backend leaves
 	// it empty.
 	Version string
+	// AdminGroup names the group whose members are admins (see package
+	// caller); "" or a missing group: only root is.
+	AdminGroup string
+	// WebUser is the user (name or uid) that web-listener requests act
+	// for. It must not resolve to root; empty means the web listener has
+	// no caller, and routes that need one answer 403.
+	WebUser string
+	// Routes are the features' routes (sessions, catalog...).
+	Routes []Routes
+	// SessionProxy serves /session/... (berthd's reverse proxy to web
+	// sessions, which checks each session's own token).
+	SessionProxy http.Handler
+}
+
+// Routes are one feature's handlers, each registered under every prefix:
+// pattern "GET /session/{id}" with prefixes "/api/v1" and "/skaha/v1"
+// serves GET /api/v1/session/{id} and GET /skaha/v1/session/{id}.
+type Routes struct {
+	Prefixes []string
+	Handlers map[string]http.Handler
 }
 
 // Server serves the local API. Start it once; Shutdown is idempotent.
@@ -82,6 +103,9 @@ type Server struct {
 	// blocked writing to a client that stopped reading.
 	streams     context.Context
 	stopStreams context.CancelFunc
+
+	adminGID int
+	webUser  *caller.Caller
 
 	mu       sync.Mutex
 	started  bool
@@ -124,12 +148,30 @@ func New(b Backend, opts Options) (*Server, error) {
 		}
 		s.token = tok
 	}
+	s.adminGID = -1
+	if gid, ok := caller.ResolveGroup(opts.AdminGroup); ok {
+		s.adminGID = gid
+	} else if opts.AdminGroup != "" {
+		s.log.Info("admin group does not exist; only root is an admin", "group", opts.AdminGroup)
+	}
+	if opts.WebUser != "" {
+		uid, gid, err := caller.ResolveUser(opts.WebUser)
+		if err != nil {
+			return nil, fmt.Errorf("api: web user: %w", err)
+		}
+		if uid == 0 {
+			return nil, fmt.Errorf("api: web user %q is root; sessions never run as root (set sessions.web-user)", opts.WebUser)
+		}
+		c := caller.Lookup(uid, gid, s.adminGID)
+		c.Web = true
+		s.webUser = &c
+	}
 	mux, err := s.routes()
 	if err != nil {
 		return nil, err
 	}
 	s.mux = mux
-	s.handler = securityHeaders(jsonErrors(mux))
+	s.handler = securityHeaders(s.withCaller(false, jsonErrors(mux)))
 	return s, nil
 }
 
@@ -139,7 +181,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // webHandler is what the web listener serves.
 func (s *Server) webHandler() http.Handler {
-	return securityHeaders(s.webGuard(jsonErrors(s.mux)))
+	return securityHeaders(s.webGuard(s.withCaller(true, jsonErrors(s.mux))))
 }
 
 // Start binds the unix socket and, if configured, the web listener, then
@@ -261,4 +303,22 @@ func (s *Server) WebURL() string {
 		return ""
 	}
 	return "http://" + s.webAddr.String() + "/?token=" + s.token
+}
+
+// withCaller stores the request's caller (package caller) in its context:
+// the unix socket's peer, or the web user on the web listener.
+func (s *Server) withCaller(web bool, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case web:
+			if s.webUser != nil {
+				r = r.WithContext(caller.With(r.Context(), *s.webUser))
+			}
+		default:
+			if p, ok := PeerFromContext(r.Context()); ok {
+				r = r.WithContext(caller.With(r.Context(), caller.Lookup(p.UID, p.GID, s.adminGID)))
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }

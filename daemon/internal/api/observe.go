@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"github.com/berth-edge/berth/daemon/internal/caller"
 	"net/http"
 	"time"
 
@@ -126,9 +127,19 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
 				}
 				return
 			}
+			if m.Owner != "" && !maySee(r, m.Owner) {
+				continue
+			}
 			if !write("event: %s\ndata: %s\n\n", m.Type, m.Data) {
 				return
 			}
 		}
 	}
+}
+
+// maySee reports whether the request's caller may receive an event owned
+// by owner (a uid in decimal): the owner and admins may.
+func maySee(r *http.Request, owner string) bool {
+	c, ok := caller.FromContext(r.Context())
+	return ok && (c.Admin || c.Owner() == owner)
 }

@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/berth-edge/berth/daemon/client"
+	"github.com/berth-edge/berth/daemon/internal/httpjson"
 	"github.com/berth-edge/berth/frontend"
 )
 
@@ -34,6 +34,20 @@ func (s *Server) routes() (*http.ServeMux, error) {
 		w.Header().Set("Cache-Control", "no-store")
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	for _, rs := range s.opts.Routes {
+		for pattern, h := range rs.Handlers {
+			method, rest, ok := strings.Cut(pattern, " ")
+			if !ok || !strings.HasPrefix(rest, "/") {
+				return nil, fmt.Errorf("api: route %q is not \"METHOD /path\"", pattern)
+			}
+			for _, prefix := range rs.Prefixes {
+				mux.Handle(method+" "+prefix+rest, h)
+			}
+		}
+	}
+	if s.opts.SessionProxy != nil {
+		mux.Handle("/session/", s.opts.SessionProxy)
+	}
 	if err := addStatic(mux, frontend.FS()); err != nil {
 		return nil, err
 	}
@@ -102,23 +116,10 @@ func (s *Server) apps(w http.ResponseWriter, r *http.Request) ([]client.App, boo
 }
 
 // writeJSON writes v as the JSON body of an answer with code.
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		code = http.StatusInternalServerError
-		b, _ = json.Marshal(client.Error{Status: code, Message: "encoding the answer: " + err.Error()})
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	_, _ = w.Write(append(b, '\n'))
-}
+func writeJSON(w http.ResponseWriter, code int, v any) { httpjson.Write(w, code, v) }
 
 // writeError writes a client.Error answer.
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, client.Error{Status: code, Message: msg})
-}
+func writeError(w http.ResponseWriter, code int, msg string) { httpjson.Error(w, code, msg) }
 
 // jsonErrors answers the mux's own 404 and 405 with JSON bodies. The mux
 // reports them as a match with an empty pattern; redirects (path cleaning)

@@ -36,7 +36,14 @@ func (s *Server) webGuard(next http.Handler) http.Handler {
 				fmt.Sprintf("host %q is not allowed: open the web UI as http://127.0.0.1 or http://localhost", r.Host))
 			return
 		}
-		isAPI := r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/") || r.URL.Path == "/metrics"
+		if strings.HasPrefix(r.URL.Path, "/session/") {
+			// Web sessions: the session proxy checks each session's own
+			// token; the web token would let any local user in.
+			next.ServeHTTP(w, r)
+			return
+		}
+		isAPI := r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/") ||
+			r.URL.Path == "/skaha" || strings.HasPrefix(r.URL.Path, "/skaha/") || r.URL.Path == "/metrics"
 		if !isAPI && r.URL.Query().Has(tokenParam) && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 			s.acceptQueryToken(w, r)
 			return

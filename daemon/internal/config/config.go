@@ -27,6 +27,10 @@ const (
 	DefaultWebListen = "127.0.0.1:8484"
 	DefaultGroup     = "berth"
 	DefaultSSHUser   = "root"
+	// DefaultProfilesDir holds the admin-defined session profiles.
+	DefaultProfilesDir = "/etc/berth/profiles.d"
+	// DefaultAdminGroup's members see and manage every user's sessions.
+	DefaultAdminGroup = "berth-admin"
 )
 
 // Config is the whole configuration.
@@ -38,11 +42,65 @@ type Config struct {
 	// SocketGroup owns the socket (mode 0660); members may use the local API.
 	SocketGroup string `toml:"socket-group"`
 	// LogLevel is debug, info, warn or error.
-	LogLevel string `toml:"log-level"`
-	Docker   Docker `toml:"docker"`
-	Nuvla    Nuvla  `toml:"nuvla"`
-	Web      Web    `toml:"web"`
-	Host     Host   `toml:"host"`
+	LogLevel string   `toml:"log-level"`
+	Docker   Docker   `toml:"docker"`
+	Nuvla    Nuvla    `toml:"nuvla"`
+	Web      Web      `toml:"web"`
+	Host     Host     `toml:"host"`
+	Sessions Sessions `toml:"sessions"`
+	Catalog  Catalog  `toml:"catalog"`
+}
+
+// Sessions configures the sessions people at the box launch.
+type Sessions struct {
+	// MaxInteractive is how many interactive (non-headless) sessions one
+	// user may have Pending or Running at once.
+	MaxInteractive int `toml:"max-interactive"`
+	// Expiry is an interactive session's lifetime; renew extends it to
+	// this long from now.
+	Expiry Duration `toml:"expiry"`
+	// HeadlessExpiry is a headless session's lifetime.
+	HeadlessExpiry Duration `toml:"headless-expiry"`
+	// IdleTimeout stops a web session with no traffic through the proxy
+	// for this long; 0 never culls.
+	IdleTimeout Duration `toml:"idle-timeout"`
+	// AdminGroup's members (and root) see and manage every user's sessions.
+	AdminGroup string `toml:"admin-group"`
+	// WebUser is the user (name or uid) that requests from the loopback
+	// web listener act for; empty: the user berthd runs as, or SUDO_UID
+	// when that is root. Sessions never run as root.
+	WebUser string `toml:"web-user"`
+	// ProfilesDir holds the admin profiles (<name>.toml or <name>.yaml).
+	ProfilesDir string `toml:"profiles-dir"`
+	// MaxCores and MaxMemoryGB cap what a session may ask for (0: the
+	// host's CPUs and RAM).
+	MaxCores    int `toml:"max-cores"`
+	MaxMemoryGB int `toml:"max-memory-gb"`
+}
+
+// Catalog configures where launchable images are listed from, besides
+// local images labelled berth.types.
+type Catalog struct {
+	// Registries are listed through the Registry v2 or Harbor API.
+	Registries []CatalogRegistry `toml:"registry"`
+	// Refresh is how often the registries are listed again.
+	Refresh Duration `toml:"refresh"`
+}
+
+// CatalogRegistry is one registry of the catalog ([[catalog.registry]]).
+type CatalogRegistry struct {
+	// Name identifies the registry in the catalog ("registry:<name>").
+	Name string `toml:"name"`
+	// URL is the registry's base URL (https://host[:port]).
+	URL string `toml:"url"`
+	// Kind is "registry" (the Registry v2 API) or "harbor".
+	Kind string `toml:"kind"`
+	// Credential names a stored registry credential (berth registry add).
+	Credential string `toml:"credential"`
+	// Insecure skips TLS verification.
+	Insecure bool `toml:"insecure"`
+	// Projects limits a Harbor listing to these projects (empty: all).
+	Projects []string `toml:"projects"`
 }
 
 // Host configures what control-plane jobs may do to the host itself.
@@ -107,6 +165,15 @@ func Default() Config {
 		Docker:      Docker{ResyncInterval: Duration{5 * time.Minute}},
 		Web:         Web{Listen: DefaultWebListen},
 		Host:        Host{SSHUser: DefaultSSHUser},
+		Sessions: Sessions{
+			MaxInteractive: 5,
+			Expiry:         Duration{96 * time.Hour},
+			HeadlessExpiry: Duration{14 * 24 * time.Hour},
+			IdleTimeout:    Duration{0},
+			AdminGroup:     DefaultAdminGroup,
+			ProfilesDir:    DefaultProfilesDir,
+		},
+		Catalog: Catalog{Refresh: Duration{30 * time.Minute}},
 	}
 }
 
@@ -264,6 +331,45 @@ func (c *Config) Validate() error {
 	}
 	if u := c.Host.SSHUser; !validUserName(u) {
 		bad("host.ssh-user", "%q is not a user name", u)
+	}
+	if c.Sessions.MaxInteractive < 1 {
+		bad("sessions.max-interactive", "%d is less than 1", c.Sessions.MaxInteractive)
+	}
+	if c.Sessions.Expiry.Duration < time.Minute {
+		bad("sessions.expiry", "%s is shorter than 1m", c.Sessions.Expiry)
+	}
+	if c.Sessions.HeadlessExpiry.Duration < time.Minute {
+		bad("sessions.headless-expiry", "%s is shorter than 1m", c.Sessions.HeadlessExpiry)
+	}
+	if d := c.Sessions.IdleTimeout.Duration; d != 0 && d < time.Minute {
+		bad("sessions.idle-timeout", "%s is shorter than 1m (0 disables idle culling)", d)
+	}
+	if c.Sessions.ProfilesDir != "" && !filepath.IsAbs(c.Sessions.ProfilesDir) {
+		bad("sessions.profiles-dir", "%q must be an absolute path", c.Sessions.ProfilesDir)
+	}
+	if c.Sessions.MaxCores < 0 || c.Sessions.MaxMemoryGB < 0 {
+		bad("sessions.max-cores", "limits must not be negative")
+	}
+	if c.Catalog.Refresh.Duration < 10*time.Second {
+		bad("catalog.refresh", "%s is shorter than 10s", c.Catalog.Refresh)
+	}
+	names := map[string]bool{}
+	for i, r := range c.Catalog.Registries {
+		field := fmt.Sprintf("catalog.registry[%d]", i)
+		if r.Name == "" {
+			bad(field+".name", "is required")
+		} else if names[r.Name] {
+			bad(field+".name", "%q is used twice", r.Name)
+		}
+		names[r.Name] = true
+		if u, err := url.Parse(r.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(field+".url", "%q is not an http(s)://host[:port] URL", r.URL)
+		}
+		switch r.Kind {
+		case "", "registry", "harbor":
+		default:
+			bad(field+".kind", "%q is not registry or harbor", r.Kind)
+		}
 	}
 	if len(problems) > 0 {
 		return errors.New("invalid configuration: " + strings.Join(problems, "; "))

@@ -19,6 +19,10 @@ const (
 	TypeApp       = "app"
 	TypeJob       = "job"
 	TypeTelemetry = "telemetry"
+	// TypeSession and TypePull concern one user's session: they carry
+	// an owner, and only that user (or an admin) receives them.
+	TypeSession = "session"
+	TypePull    = "pull"
 )
 
 // DefaultBuffer is a subscriber's buffer unless Subscribe is told otherwise.
@@ -29,6 +33,9 @@ type Message struct {
 	Type string
 	// Data is the JSON of client.Event{Type, Time, Data}.
 	Data []byte
+	// Owner is the uid (decimal) whose event this is; "" for events every
+	// API client may see.
+	Owner string
 }
 
 // Hub distributes events. The zero value is ready to use.
@@ -88,7 +95,11 @@ func (h *Hub) DroppedTotal() int64 { return h.dropped.Load() }
 
 // Publish sends an event of type typ with data to every subscriber,
 // without blocking.
-func (h *Hub) Publish(typ string, data any) {
+func (h *Hub) Publish(typ string, data any) { h.PublishFor("", typ, data) }
+
+// PublishFor is Publish for an event that only owner (a uid in decimal)
+// and admins may see; the API filters by Message.Owner.
+func (h *Hub) PublishFor(owner, typ string, data any) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.subs) == 0 {
@@ -102,7 +113,7 @@ func (h *Hub) Publish(typ string, data any) {
 	if err != nil {
 		return
 	}
-	m := Message{Type: typ, Data: b}
+	m := Message{Type: typ, Data: b, Owner: owner}
 	for s := range h.subs {
 		select {
 		case s.C <- m:
