@@ -88,6 +88,11 @@ type Agent struct {
 	link   client.Nuvla
 	boxDoc nuvlabox
 	tel    statusSender
+	// retryable is set when activation failed before any key was stored:
+	// Configure may then be called again.
+	retryable bool
+	// reconf wakes Run after Configure.
+	reconf chan struct{}
 }
 
 // nuvlabox is the part of the nuvlabox document the agent uses.
@@ -108,28 +113,61 @@ func New(opts Options) *Agent {
 	if opts.MinInterval == 0 {
 		opts.MinInterval = time.Second
 	}
-	a := &Agent{opts: opts, log: opts.Logger.With("component", "agent"), since: time.Now()}
+	a := &Agent{opts: opts, log: opts.Logger.With("component", "agent"), since: time.Now(),
+		reconf: make(chan struct{}, 1)}
 	a.state = StateStarting
 	if opts.Config.Endpoint == "" {
 		a.state = StateStandalone
 		a.msg = "no control plane configured; apps are managed locally"
 		return a
 	}
-	a.link = client.Nuvla{Endpoint: opts.Config.Endpoint, NuvlaboxID: opts.Config.NuvlaboxID}
-	a.box, a.initErr = nuvla.New(nuvla.Options{Endpoint: opts.Config.Endpoint, Insecure: opts.Config.Insecure, Logger: a.log, UserAgent: opts.UserAgent})
+	a.setup(opts.Config)
+	return a
+}
+
+// setup builds the control-plane client and the job runner for cfg. The
+// caller holds a.mu or owns a exclusively.
+func (a *Agent) setup(cfg config.Nuvla) {
+	a.opts.Config = cfg
+	a.link = client.Nuvla{Endpoint: cfg.Endpoint, NuvlaboxID: cfg.NuvlaboxID}
+	a.runner = nil
+	a.box, a.initErr = nuvla.New(nuvla.Options{Endpoint: cfg.Endpoint, Insecure: cfg.Insecure, Logger: a.log, UserAgent: a.opts.UserAgent})
 	if a.initErr == nil {
 		a.runner = jobs.New(jobs.Options{
 			Box:     a.box,
 			Session: a.deploymentSession,
-			Store:   opts.Store,
-			Recon:   opts.Recon,
-			Logs:    opts.Logs,
-			Logger:  opts.Logger.With("component", "jobs"),
-			Changed: opts.JobsChanged,
-			Host:    opts.Host,
+			Store:   a.opts.Store,
+			Recon:   a.opts.Recon,
+			Logs:    a.opts.Logs,
+			Logger:  a.opts.Logger.With("component", "jobs"),
+			Changed: a.opts.JobsChanged,
+			Host:    a.opts.Host,
 		})
 	}
-	return a
+}
+
+// ErrAlreadyLinked is returned by Configure when the box already talks to
+// a control plane (or has a key for one).
+var ErrAlreadyLinked = errors.New("this box is already linked to a control plane")
+
+// Configure links a standalone box to a control plane: Run activates it
+// with the box id, then commissions it. It is also accepted after an
+// activation that failed (a wrong box id, say), so the person at the box
+// can correct it without restarting berthd.
+func (a *Agent) Configure(cfg config.Nuvla) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.state != StateStandalone && !a.retryable {
+		return fmt.Errorf("%w (%s, state %s)", ErrAlreadyLinked, a.opts.Config.Endpoint, a.state)
+	}
+	a.retryable = false
+	a.setup(cfg)
+	a.log.Info("control plane configured", "endpoint", cfg.Endpoint, "nuvlabox", cfg.NuvlaboxID)
+	select {
+	case a.reconf <- struct{}{}:
+	default:
+	}
+	return nil
 }
 
 // State returns the current state and its message.
@@ -189,40 +227,69 @@ func (a *Agent) updateLink(fn func(l *client.Nuvla)) {
 
 // Run runs the protocol until ctx is done. It returns nil on shutdown; the
 // agent never ends berthd by itself, even when the box is decommissioned.
+// A standalone agent waits for Configure.
 func (a *Agent) Run(ctx context.Context) error {
-	if a.opts.Config.Endpoint == "" {
-		a.setState(StateStandalone, "no control plane configured; apps are managed locally")
-		<-ctx.Done()
-		return nil
+	for {
+		a.mu.Lock()
+		standalone := a.opts.Config.Endpoint == ""
+		initErr := a.initErr
+		a.mu.Unlock()
+		switch {
+		case standalone:
+			a.setState(StateStandalone, "no control plane configured; apps are managed locally")
+		case initErr != nil:
+			a.setState(StateError, initErr.Error())
+			a.allowRetry()
+		default:
+			if a.runProtocol(ctx) {
+				a.allowRetry()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-a.reconf:
+		}
 	}
-	if a.initErr != nil {
-		a.setState(StateError, a.initErr.Error())
-		<-ctx.Done()
-		return nil
-	}
+}
+
+// runProtocol talks to the configured control plane until ctx ends. When
+// activation fails before a key was stored it returns early with retry
+// set, its goroutines stopped, so that Configure may try again; any other
+// terminal failure (a decommissioned box, say) keeps the job runner alive
+// until ctx ends.
+func (a *Agent) runProtocol(ctx context.Context) (retry bool) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		a.runner.Run(ctx)
-	}()
-	if err := a.runner.Recover(); err != nil {
+	runner := a.Runner()
+	wg.Go(func() { runner.Run(ctx) })
+	if err := runner.Recover(); err != nil {
 		a.log.Error("cannot resume jobs from the journal", "err", err)
 	}
 
 	if err := a.connect(ctx); err != nil {
-		if ctx.Err() == nil {
-			a.log.Error("control plane link stopped", "err", err)
+		if ctx.Err() != nil {
+			return false
+		}
+		a.log.Error("control plane link stopped", "err", err)
+		if id, ok, _ := a.opts.Store.Identity(); !ok || id.APIKey == "" {
+			return true
 		}
 		<-ctx.Done()
-		return nil
+		return false
 	}
 	a.probeFeatures(ctx)
 	a.loop(ctx)
-	return nil
+	return false
+}
+
+// allowRetry lets Configure be called again.
+func (a *Agent) allowRetry() {
+	a.mu.Lock()
+	a.retryable = true
+	a.mu.Unlock()
 }
 
 // deploymentSession logs in a second client with a deployment's api key.
@@ -542,7 +609,11 @@ func (a *Agent) classify(ctx context.Context, err error) error {
 }
 
 // Runner returns the job runner (nil when standalone).
-func (a *Agent) Runner() *jobs.Runner { return a.runner }
+func (a *Agent) Runner() *jobs.Runner {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.runner
+}
 
 // backoff is exponential with full jitter.
 type backoff struct {

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sort"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/berth-edge/berth/daemon/client"
 	"github.com/berth-edge/berth/daemon/internal/apps"
+	"github.com/berth-edge/berth/daemon/internal/config"
 	"github.com/berth-edge/berth/daemon/internal/engine"
 	"github.com/berth-edge/berth/daemon/internal/events"
 	"github.com/berth-edge/berth/daemon/internal/store"
@@ -253,4 +255,46 @@ func expand(s string, params map[string]string) (string, bool) {
 		sb.WriteString(v)
 		s = s[i+j+1:]
 	}
+}
+
+// Activate links a standalone box to the control plane act names; the
+// agent then activates and commissions it in the background. The request
+// is validated as the configuration file's [nuvla] section would be.
+func (b *Backend) Activate(ctx context.Context, act client.Activation) (client.Status, error) {
+	c := config.Default()
+	c.Nuvla = config.Nuvla{Endpoint: strings.TrimSpace(act.Endpoint), NuvlaboxID: strings.TrimSpace(act.NuvlaboxID), Insecure: act.Insecure}
+	if c.Nuvla.Endpoint == "" {
+		return client.Status{}, &InputError{Msg: "endpoint is required (the control plane's URL, e.g. https://nuvla.io)"}
+	}
+	if c.Nuvla.NuvlaboxID == "" {
+		return client.Status{}, &InputError{Msg: "nuvlabox-id is required (nuvlabox/<uuid>, from the control plane)"}
+	}
+	c.Normalize()
+	if err := c.Validate(); err != nil {
+		return client.Status{}, &InputError{Msg: strings.TrimPrefix(err.Error(), "invalid configuration: ")}
+	}
+	if err := b.Agent.Configure(c.Nuvla); err != nil {
+		if errors.Is(err, ErrAlreadyLinked) {
+			return client.Status{}, &InputError{Msg: err.Error(), Code: http.StatusConflict}
+		}
+		return client.Status{}, err
+	}
+	return b.Status(ctx), nil
+}
+
+// InputError is a request the caller must correct; Code is its HTTP
+// status (400 when zero).
+type InputError struct {
+	Msg  string
+	Code int
+}
+
+func (e *InputError) Error() string { return e.Msg }
+
+// StatusCode is the HTTP status the local API answers with.
+func (e *InputError) StatusCode() int {
+	if e.Code == 0 {
+		return http.StatusBadRequest
+	}
+	return e.Code
 }

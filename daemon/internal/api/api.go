@@ -311,6 +311,7 @@ func (s *Server) withCaller(web bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case web:
+			r = r.WithContext(context.WithValue(r.Context(), webKey{}, true))
 			if s.webUser != nil {
 				r = r.WithContext(caller.With(r.Context(), *s.webUser))
 			}
@@ -322,3 +323,9 @@ func (s *Server) withCaller(web bool, next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+type webKey struct{}
+
+// isWeb reports whether a request came in on the web listener (past its
+// token check).
+func isWeb(ctx context.Context) bool { v, _ := ctx.Value(webKey{}).(bool); return v }

@@ -3,9 +3,13 @@ package api
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -15,6 +19,7 @@ import (
 	"time"
 
 	"github.com/berth-edge/berth/daemon/client"
+	"github.com/berth-edge/berth/daemon/internal/caller"
 	"github.com/berth-edge/berth/daemon/internal/httpjson"
 	"github.com/berth-edge/berth/frontend"
 )
@@ -29,6 +34,7 @@ func (s *Server) routes() (*http.ServeMux, error) {
 	mux.HandleFunc("GET /api/v1/telemetry", s.getTelemetry)
 	mux.HandleFunc("GET /api/v1/events", s.getEvents)
 	mux.HandleFunc("GET /metrics", s.getMetrics)
+	mux.HandleFunc("POST /api/v1/nuvla", s.postNuvla)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
@@ -113,6 +119,48 @@ func (s *Server) apps(w http.ResponseWriter, r *http.Request) ([]client.App, boo
 			cmp.Compare(a.ID, b.ID))
 	})
 	return apps, true
+}
+
+// Activator links a standalone berthd to a control plane.
+type Activator interface {
+	Activate(ctx context.Context, act client.Activation) (client.Status, error)
+}
+
+// postNuvla asks a standalone box to join a control plane. It is for the
+// box's administrators: root and the admin group on the socket, and the
+// web listener (whose token only the daemon's own user can read).
+func (s *Server) postNuvla(w http.ResponseWriter, r *http.Request) {
+	ab, ok := s.backend.(Activator)
+	if !ok {
+		writeError(w, http.StatusNotFound, "activation is not available")
+		return
+	}
+	c, known := caller.FromContext(r.Context())
+	if !isWeb(r.Context()) && (!known || !c.Admin) {
+		writeError(w, http.StatusForbidden, "only root or members of the admin group may link this box to a control plane")
+		return
+	}
+	var act client.Activation
+	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&act); err != nil {
+		writeError(w, http.StatusBadRequest, "the body must be JSON {\"endpoint\": \"https://...\", \"nuvlabox-id\": \"nuvlabox/<uuid>\", \"insecure\": false}: "+err.Error())
+		return
+	}
+	st, err := ab.Activate(r.Context(), act)
+	if err != nil {
+		code := http.StatusInternalServerError
+		if sc, ok := errors.AsType[interface {
+			error
+			StatusCode() int
+		}](err); ok {
+			code = sc.StatusCode()
+		}
+		writeError(w, code, err.Error())
+		return
+	}
+	s.log.Info("box linked to a control plane from the local API", "endpoint", act.Endpoint, "nuvlabox", act.NuvlaboxID)
+	writeJSON(w, http.StatusAccepted, st)
 }
 
 // writeJSON writes v as the JSON body of an answer with code.
