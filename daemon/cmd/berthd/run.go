@@ -58,6 +58,15 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	defer st.Close()
 
+	if cfg.Standalone() {
+		// A box linked to a control plane from the local API (POST
+		// /api/v1/nuvla) stays linked across restarts once it holds a key.
+		if id, ok, err := st.Identity(); err == nil && ok && id.Endpoint != "" && id.APIKey != "" {
+			cfg.Nuvla = config.Nuvla{Endpoint: id.Endpoint, NuvlaboxID: id.NuvlaboxID, Insecure: id.Insecure}
+			log.Info("using the control plane this box was linked to", "endpoint", id.Endpoint, "nuvlabox", id.NuvlaboxID)
+		}
+	}
+
 	eng, err := connectDocker(ctx, cfg.Docker.Host, log, notify)
 	if err != nil {
 		return err

@@ -268,11 +268,15 @@ func TestTelemetryOutages(t *testing.T) {
 		}
 		recovered := time.Now()
 		e.cp.SetFault(nuvlatest.Fault{})
-		// One heartbeat interval (1 s) after the in-flight request gives
-		// up (at most max(2 intervals, 3 s)).
+		// Within one heartbeat interval (1 s): an offline probe gives up
+		// after half an interval and the next follows half an interval
+		// later. 300 ms of slack covers the request itself under -race.
 		eventually(t, 6*time.Second, name+": heartbeat resumes", func() (bool, string) {
 			return lastHeartbeat().After(recovered), ""
 		})
+		if back := lastHeartbeat().Sub(recovered); back > 1300*time.Millisecond {
+			t.Fatalf("%s: heartbeat back %s after recovery, want within one interval (1s)", name, back)
+		}
 		t.Logf("%s: heartbeat back %s after recovery, RSS peak %d KiB (start %d)", name, lastHeartbeat().Sub(recovered).Round(time.Millisecond), peak, baseRSS)
 		if j := e.waitJob(job); j["state"] != "FAILED" || !strings.Contains(fmt.Sprint(j["status-message"]), "make_coffee") {
 			t.Fatalf("%s: job queued during the outage: %v %v", name, j["state"], j["status-message"])

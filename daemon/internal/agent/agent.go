@@ -474,9 +474,18 @@ func (a *Agent) commission(ctx context.Context, boxID string) error {
 // the network does not hold the loop much longer than an interval.
 func (a *Agent) exchangeTimeout() time.Duration {
 	heartbeat, _ := a.intervals()
+	a.mu.Lock()
+	online := a.link.Online
+	a.mu.Unlock()
+	if !online {
+		// Probing an unreachable control plane: a probe that hangs gives
+		// up after half an interval and the next one follows half an
+		// interval later, so the box is back within one interval of the
+		// control plane's return.
+		return max(heartbeat/2, 500*time.Millisecond)
+	}
 	return min(max(2*heartbeat, 3*time.Second), 30*time.Second)
 }
-
 func (a *Agent) intervals() (heartbeat, refresh time.Duration) {
 	a.mu.Lock()
 	doc := a.boxDoc
@@ -529,10 +538,11 @@ func (a *Agent) loop(ctx context.Context) {
 			wake = tel
 		}
 		if err != nil {
-			// Back off, but never beyond the heartbeat interval: once the
-			// control plane is back, the box shows up within an interval.
+			// Back off, but never beyond half the heartbeat interval: with
+			// the probe timeout (exchangeTimeout), once the control plane
+			// is back the box shows up within an interval.
 			heartbeat, _ := a.intervals()
-			retry := min(b.next(), heartbeat)
+			retry := min(b.next(), max(heartbeat/2, 500*time.Millisecond))
 			a.offline(err, retry)
 			wake = time.Now().Add(retry)
 			if wake.Before(hb) {
