@@ -105,9 +105,15 @@ type Event struct {
 
 // AppEvent says an app's containers changed.
 type AppEvent struct {
-	ID     string `json:"id"`
+	ID string `json:"id"`
+	// Action is "changed". Name, Kind and Desired are empty when no
+	// desired state claims the app (it was removed, or is unmanaged).
 	Action string `json:"action,omitempty"`
 	State  string `json:"state,omitempty"`
+	Name   string `json:"name,omitempty"`
+	Kind   string `json:"kind,omitempty"`
+	// Desired is running, stopped or error.
+	Desired string `json:"desired,omitempty"`
 }
 
 // Telemetry returns the latest telemetry sample and its short history;

@@ -87,7 +87,23 @@ func prevState(k string) string {
 	return k
 }
 
-// appChanged publishes that an app's containers changed.
+// appChanged publishes that an app's containers changed, with what the
+// store says of it. A session's event goes to its owner (and admins) only.
 func (o *observer) appChanged(appID string) {
-	o.hub.Publish(events.TypeApp, client.AppEvent{ID: appID, Action: "changed"})
+	ev := client.AppEvent{ID: appID, Action: "changed"}
+	rec, ok, err := o.store.App(appID)
+	if err != nil || !ok {
+		// Removed, or containers no desired state claims.
+		o.hub.Publish(events.TypeApp, ev)
+		return
+	}
+	ev.Name, ev.Kind, ev.Desired = rec.App.Name, string(rec.App.Kind), rec.Desired
+	if rec.Error != "" {
+		ev.Desired = "error"
+	}
+	if rec.App.Owner != "" {
+		o.hub.PublishFor(rec.App.Owner, events.TypeApp, ev)
+		return
+	}
+	o.hub.Publish(events.TypeApp, ev)
 }
