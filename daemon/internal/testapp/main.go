@@ -5,6 +5,18 @@
 //
 //	GET /         200 {"env": {...every environment variable...}, "hostname": "..."}
 //	GET /healthz  200 "ok"
+//	GET /ws       a WebSocket that echoes every message (contributed apps
+//	              serve HTTP and WebSockets)
+//
+// Called as `jupyter ...` (a copy or link named jupyter) or with "lab" as its
+// first argument, it imitates a notebook server instead, as the notebook
+// test image needs: `jupyter lab --ServerApp.base_url=/session/notebook/<id>/
+// --ServerApp.port=8888 --ServerApp.token=<t>` serves everything under the
+// base URL (<base>lab an HTML page, <base>api/status JSON, <base>api/echo a
+// WebSocket echo) only to requests carrying the token (?token=, or
+// "Authorization: token <t>", then the cookie it sets), answering 403
+// otherwise and 404 outside the base URL. The token defaults to
+// $JUPYTER_TOKEN, the port to 8888; other flags are ignored.
 //
 // `testapp get <url>` instead fetches url and exits 0 on a 200 answer, 1
 // otherwise: health checks and connectivity tests use it (the image has no
@@ -48,6 +60,10 @@ const publishDeadline = 60 * time.Second
 func main() {
 	if len(os.Args) == 3 && os.Args[1] == "get" {
 		os.Exit(get(os.Args[2]))
+	}
+	run := run
+	if notebookMode(os.Args) {
+		run = func() (int, error) { return runJupyter(os.Args[1:]) }
 	}
 	code, err := run()
 	if err != nil {
@@ -145,6 +161,7 @@ func handler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{"env": environ(), "hostname": host})
 	})
+	mux.HandleFunc("GET /ws", wsEcho)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = io.WriteString(w, "ok")

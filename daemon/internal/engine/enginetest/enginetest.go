@@ -1,6 +1,7 @@
 // Package enginetest helps tests that need a real Docker engine: it finds the
-// engine (skipping the test when there is none), builds the testapp image
-// without any registry, and cleans up what a test created.
+// engine (skipping the test when there is none), builds the testapp image and
+// the notebook-like and contributed session images without any registry, and
+// cleans up what a test created.
 package enginetest
 
 import (
@@ -31,6 +32,24 @@ import (
 
 // TestImage is the conventional tag of the testapp image.
 const TestImage = "berth-testapp:test"
+
+// NotebookImage and ContributedImage are the conventional tags of the
+// session test images.
+const (
+	NotebookImage    = "berth-testnotebook:test"
+	ContributedImage = "berth-testcontributed:test"
+)
+
+// Dockerfiles of the test images; each copies the testapp binary.
+const (
+	testappDockerfile = "FROM scratch\nCOPY testapp /testapp\nEXPOSE 8080\nENTRYPOINT [\"/testapp\"]\n"
+	// The notebook image runs `jupyter lab` unless told otherwise; the
+	// testapp imitates it when called as jupyter.
+	notebookDockerfile = "FROM scratch\nCOPY testapp /testapp\nCOPY testapp /usr/local/bin/jupyter\n" +
+		"LABEL berth.types=notebook\nEXPOSE 8888\nENTRYPOINT [\"/usr/local/bin/jupyter\"]\nCMD [\"lab\"]\n"
+	contributedDockerfile = "FROM scratch\nCOPY testapp /testapp\nENV PORT=5000\n" +
+		"LABEL berth.types=contributed\nEXPOSE 5000\nENTRYPOINT [\"/testapp\"]\n"
+)
 
 // Docker returns a client of the local Docker engine, closed when the test
 // ends. The test is skipped when no engine answers.
@@ -72,6 +91,33 @@ var (
 // tag, and fails the test if the build fails. It returns tag.
 func BuildTestImage(t testing.TB, tag string) string {
 	t.Helper()
+	return buildOnce(t, tag, testappDockerfile)
+}
+
+// BuildNotebookImage builds, like BuildTestImage, a notebook-like image
+// tagged tag: FROM scratch, the testapp as /testapp and as
+// /usr/local/bin/jupyter, label berth.types=notebook, EXPOSE 8888, and
+// ENTRYPOINT ["/usr/local/bin/jupyter"] CMD ["lab"], so it serves without
+// any override and also under `jupyter lab --ServerApp.base_url=...
+// --ServerApp.token=...` (see the testapp's doc comment). It returns tag.
+func BuildNotebookImage(t testing.TB, tag string) string {
+	t.Helper()
+	return buildOnce(t, tag, notebookDockerfile)
+}
+
+// BuildContributedImage builds, like BuildTestImage, a contributed-app
+// image tagged tag: the testapp with ENV PORT=5000, label
+// berth.types=contributed, EXPOSE 5000, ENTRYPOINT ["/testapp"]. It
+// returns tag.
+func BuildContributedImage(t testing.TB, tag string) string {
+	t.Helper()
+	return buildOnce(t, tag, contributedDockerfile)
+}
+
+// buildOnce builds the image of dockerfile (with the testapp binary in its
+// context) as tag, once per test process and tag.
+func buildOnce(t testing.TB, tag, dockerfile string) string {
+	t.Helper()
 	cli := Docker(t)
 	buildsMu.Lock()
 	r, ok := builds[tag]
@@ -83,7 +129,7 @@ func BuildTestImage(t testing.TB, tag string) string {
 	r.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		r.err = buildImage(ctx, cli, tag, t.TempDir())
+		r.err = buildImage(ctx, cli, tag, dockerfile, t.TempDir())
 	})
 	if r.err != nil {
 		t.Fatalf("build test image %s: %v", tag, r.err)
@@ -91,7 +137,7 @@ func BuildTestImage(t testing.TB, tag string) string {
 	return tag
 }
 
-func buildImage(ctx context.Context, cli *client.Client, tag, dir string) error {
+func buildImage(ctx context.Context, cli *client.Client, tag, dockerfile, dir string) error {
 	root, err := repoRoot(ctx)
 	if err != nil {
 		return err
@@ -107,7 +153,6 @@ func buildImage(ctx context.Context, cli *client.Client, tag, dir string) error 
 	if err != nil {
 		return fmt.Errorf("read testapp binary: %w", err)
 	}
-	dockerfile := "FROM scratch\nCOPY testapp /testapp\nEXPOSE 8080\nENTRYPOINT [\"/testapp\"]\n"
 	var ctxTar bytes.Buffer
 	tw := tar.NewWriter(&ctxTar)
 	for _, f := range []struct {
