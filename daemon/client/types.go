@@ -108,3 +108,11 @@ type Error struct {
 	Status  int    `json:"status"`
 	Message string `json:"message"`
 }
+
+// Activation is the body of POST /api/v1/nuvla: the control plane and the
+// box to activate.
+type Activation struct {
+	Endpoint   string `json:"endpoint"`
+	NuvlaboxID string `json:"nuvlabox-id"`
+	Insecure   bool   `json:"insecure,omitempty"`
+}
