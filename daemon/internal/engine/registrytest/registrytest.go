@@ -103,6 +103,9 @@ func Start(t testing.TB, username, password string) *Registry {
 			"htpasswd": configuration.Parameters{"realm": "berth-registrytest", "path": htpasswd},
 		},
 	}
+	// As the registry's own configuration loader defaults it: without it
+	// GET /v2/_catalog lists nothing.
+	cfg.Catalog.MaxEntries = 1000
 	cfg.HTTP.Addr = ln.Addr().String()
 	cfg.HTTP.Secret = hex.EncodeToString(secret)
 
