@@ -366,6 +366,14 @@ func TestWebListener(t *testing.T) {
 			t.Errorf("401 message %q should say what to do and name %s", e.Message, ts.tokenFile)
 		}
 	})
+	t.Run("cross-site requests are 403 even with the token", func(t *testing.T) {
+		for site, want := range map[string]int{"cross-site": 403, "same-site": 403, "same-origin": 200, "none": 200} {
+			resp, _ := do(t, hc, "GET", base+"/api/v1/status", map[string]string{"Authorization": "Bearer " + token, "Sec-Fetch-Site": site})
+			if resp.StatusCode != want {
+				t.Errorf("Sec-Fetch-Site %s: status %d, want %d", site, resp.StatusCode, want)
+			}
+		}
+	})
 	t.Run("wrong token is 401", func(t *testing.T) {
 		resp, _ := do(t, hc, "GET", base+"/api/v1/status", map[string]string{"Authorization": "Bearer " + strings.Repeat("0", 64)})
 		if resp.StatusCode != http.StatusUnauthorized {
@@ -594,6 +602,24 @@ func TestLoopbackHost(t *testing.T) {
 	} {
 		if got := loopbackHost(host); got != want {
 			t.Errorf("loopbackHost(%q) = %v, want %v", host, got, want)
+		}
+	}
+}
+
+func TestSessionHostID(t *testing.T) {
+	for host, want := range map[string]string{
+		"ab12cd34.localhost:8484": "ab12cd34",
+		"AB12CD34.localhost":      "ab12cd34",
+		"ab12cd34.localhost.":     "ab12cd34",
+		"localhost:8484":          "",
+		"127.0.0.1:8484":          "",
+		"a.b.localhost":           "",
+		"x_y.localhost":           "",
+		"ab12cd34.example.com":    "",
+	} {
+		got, ok := SessionHostID(host)
+		if got != want || ok != (want != "") {
+			t.Errorf("SessionHostID(%q) = %q, %v; want %q", host, got, ok, want)
 		}
 	}
 }

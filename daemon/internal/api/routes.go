@@ -214,9 +214,14 @@ func (p *codeProbe) Write(b []byte) (int, error) {
 }
 
 // securityHeaders sets the headers that keep the UI from being framed,
-// sniffed, leaking referrers or loading anything from elsewhere.
+// sniffed, leaking referrers or loading anything from elsewhere. Web
+// sessions are the apps' own pages: their security policy is the app's.
 func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/session/") {
+			next.ServeHTTP(w, r)
+			return
+		}
 		h := w.Header()
 		h.Set("Content-Security-Policy", "default-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 		h.Set("X-Content-Type-Options", "nosniff")

@@ -29,6 +29,14 @@ const (
 
 // webGuard protects the web listener: loopback Host only, the token for
 // every /api request, and the ?token= of WebURL turned into a cookie.
+//
+// Web sessions get an origin of their own, http://<id>.localhost:<port>,
+// so that a session's pages cannot script berthd's UI, its API or another
+// session through the browser's same-origin rules: a session host serves
+// that session's /session/.../<id>/ paths and nothing else, and a
+// /session/ URL on the UI's host is redirected to its session's host.
+// Browsers also mark their own cross-site requests (Sec-Fetch-Site), and
+// the API refuses those, so a page elsewhere cannot ride the UI's cookie.
 func (s *Server) webGuard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !loopbackHost(r.Host) {
@@ -36,14 +44,33 @@ func (s *Server) webGuard(next http.Handler) http.Handler {
 				fmt.Sprintf("host %q is not allowed: open the web UI as http://127.0.0.1 or http://localhost", r.Host))
 			return
 		}
-		if strings.HasPrefix(r.URL.Path, "/session/") {
-			// Web sessions: the session proxy checks each session's own
-			// token; the web token would let any local user in.
+		if id, ok := SessionHostID(r.Host); ok {
+			if _, pathID, ok := sessionPath(r.URL.Path); !ok || pathID != id {
+				writeError(w, http.StatusNotFound, "this address serves session "+id+" only")
+				return
+			}
 			next.ServeHTTP(w, r)
+			return
+		}
+		if _, id, ok := sessionPath(r.URL.Path); ok {
+			u := "http://" + id + ".localhost"
+			if _, port, err := net.SplitHostPort(r.Host); err == nil {
+				u += ":" + port
+			}
+			w.Header().Set("Cache-Control", "no-store")
+			http.Redirect(w, r, u+r.URL.RequestURI(), http.StatusTemporaryRedirect)
 			return
 		}
 		isAPI := r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/") ||
 			r.URL.Path == "/skaha" || strings.HasPrefix(r.URL.Path, "/skaha/") || r.URL.Path == "/metrics"
+		if isAPI {
+			switch r.Header.Get("Sec-Fetch-Site") {
+			case "", "same-origin", "none":
+			default:
+				writeError(w, http.StatusForbidden, "cross-site requests to the local API are refused")
+				return
+			}
+		}
 		if !isAPI && r.URL.Query().Has(tokenParam) && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 			s.acceptQueryToken(w, r)
 			return
@@ -55,6 +82,49 @@ func (s *Server) webGuard(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// SessionHostID returns the session id a Host header names when it is a
+// session's own origin, "<id>.localhost" with an optional port.
+func SessionHostID(hostport string) (string, bool) {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	id, ok := strings.CutSuffix(strings.TrimSuffix(strings.ToLower(host), "."), ".localhost")
+	if !ok || !validSegment(id) {
+		return "", false
+	}
+	return id, true
+}
+
+// sessionPath splits /session/<type>/<id>[/...]; ok is false for any
+// other path.
+func sessionPath(p string) (typ, id string, ok bool) {
+	rest, found := strings.CutPrefix(p, "/session/")
+	if !found {
+		return "", "", false
+	}
+	typ, rest, _ = strings.Cut(rest, "/")
+	id, _, _ = strings.Cut(rest, "/")
+	if !validSegment(typ) || !validSegment(id) {
+		return "", "", false
+	}
+	return typ, id, true
+}
+
+// validSegment accepts a session id or type: lower-case letters, digits
+// and dashes.
+func validSegment(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // acceptQueryToken sets the cookie when ?token= is right, and in any case

@@ -118,7 +118,11 @@ func wsEcho(t *testing.T, jar http.CookieJar, u string) {
 		cs = append(cs, c.Name+"="+c.Value)
 	}
 	cfg.Header.Set("Cookie", strings.Join(cs, "; "))
-	ws, err := websocket.DialConfig(cfg)
+	conn, err := localDial(context.Background(), "tcp", pu.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, err := websocket.NewClient(cfg, conn)
 	if err != nil {
 		t.Fatalf("websocket %s: %v", u, err)
 	}
@@ -131,6 +135,25 @@ func wsEcho(t *testing.T, jar http.CookieJar, u string) {
 	if err := websocket.Message.Receive(ws, &got); err != nil || got != "ping through berth" {
 		t.Fatalf("websocket echo: %q %v", got, err)
 	}
+}
+
+// localDial connects to a loopback listener, resolving <name>.localhost to
+// 127.0.0.1 as browsers do (Go's resolver does not).
+func localDial(ctx context.Context, network, addr string) (net.Conn, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	if strings.HasSuffix(host, ".localhost") {
+		host = "127.0.0.1"
+	}
+	return (&net.Dialer{}).DialContext(ctx, network, net.JoinHostPort(host, port))
+}
+
+// browserClient is an HTTP client that resolves *.localhost like a
+// browser, with an optional cookie jar.
+func browserClient(jar http.CookieJar) *http.Client {
+	return &http.Client{Jar: jar, Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: localDial}}
 }
 
 // TestEndToEndDocker runs a notebook-like and a contributed session image
@@ -168,11 +191,32 @@ func TestEndToEndDocker(t *testing.T) {
 		_ = srv.Shutdown(ctx)
 	})
 	wu, _ := url.Parse(srv.WebURL())
-	base := "http://" + wu.Host
-	plain := &http.Client{Timeout: 10 * time.Second}
+	ui := "http://" + wu.Host
+	// Each session has an origin of its own: http://<id>.localhost:<port>.
+	origin := func(id string) string { return "http://" + id + ".localhost:" + wu.Port() }
+	plain := browserClient(nil)
+
+	t.Run("origins", func(t *testing.T) {
+		noRedirect := browserClient(nil)
+		noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		resp, err := noRedirect.Get(ui + "/session/notebook/" + nbID + "/lab?token=" + nbTok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if want := origin(nbID) + "/session/notebook/" + nbID + "/lab?token=" + nbTok; resp.StatusCode != http.StatusTemporaryRedirect || resp.Header.Get("Location") != want {
+			t.Errorf("a session URL on the UI's host: %d %q, want a redirect to %q", resp.StatusCode, resp.Header.Get("Location"), want)
+		}
+		// A session's origin serves that session only: not the API, not the UI, not another session.
+		for _, path := range []string{"/api/v1/status", "/", "/session/contributed/" + ctID + "/"} {
+			if code, body := fetch(t, plain, origin(nbID)+path, nil); code != http.StatusNotFound {
+				t.Errorf("%s on the notebook's origin: %d %q", path, code, body)
+			}
+		}
+	})
 
 	// Before the container has a port: starting.
-	code, body := fetch(t, plain, base+"/session/notebook/"+nbID+"/lab?token="+nbTok, nil)
+	code, body := fetch(t, plain, origin(nbID)+"/session/notebook/"+nbID+"/lab?token="+nbTok, nil)
 	if code != http.StatusBadGateway || !strings.Contains(body, "is starting") {
 		t.Errorf("before start: %d %q", code, body)
 	}
@@ -191,22 +235,22 @@ func TestEndToEndDocker(t *testing.T) {
 	res.mu.Unlock()
 
 	t.Run("notebook", func(t *testing.T) {
-		connect := base + "/session/notebook/" + nbID + "/lab?token=" + nbTok
+		connect := origin(nbID) + "/session/notebook/" + nbID + "/lab?token=" + nbTok
 		waitUp(t, plain, connect)
 		jar, _ := cookiejar.New(nil)
-		browser := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+		browser := browserClient(jar)
 		code, body := fetch(t, browser, connect, nil)
 		if code != http.StatusOK || !strings.Contains(body, "testapp-jupyterlab at /session/notebook/"+nbID+"/") {
 			t.Fatalf("connect URL: %d %q", code, body)
 		}
 		// Cookies alone from now on: berth's and Jupyter's own.
-		code, body = fetch(t, browser, base+"/session/notebook/"+nbID+"/api/status", nil)
+		code, body = fetch(t, browser, origin(nbID)+"/session/notebook/"+nbID+"/api/status", nil)
 		if code != http.StatusOK || !strings.Contains(body, `"app":"jupyter"`) {
 			t.Errorf("with cookies: %d %q", code, body)
 		}
-		wsEcho(t, jar, base+"/session/notebook/"+nbID+"/api/echo")
+		wsEcho(t, jar, origin(nbID)+"/session/notebook/"+nbID+"/api/echo")
 		// berthd's UI policy does not constrain the app's pages.
-		resp, err := browser.Get(base + "/session/notebook/" + nbID + "/lab")
+		resp, err := browser.Get(origin(nbID) + "/session/notebook/" + nbID + "/lab")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -215,13 +259,13 @@ func TestEndToEndDocker(t *testing.T) {
 			t.Errorf("proxied page: %d, CSP %q, X-Frame-Options %q", resp.StatusCode, csp, resp.Header.Get("X-Frame-Options"))
 		}
 
-		if code, body := fetch(t, plain, base+"/session/notebook/"+nbID+"/lab", nil); code != http.StatusUnauthorized {
+		if code, body := fetch(t, plain, origin(nbID)+"/session/notebook/"+nbID+"/lab", nil); code != http.StatusUnauthorized {
 			t.Errorf("no token: %d %q", code, body)
 		}
-		if code, body := fetch(t, plain, base+"/session/notebook/"+nbID+"/lab?token="+ctTok, nil); code != http.StatusUnauthorized {
+		if code, body := fetch(t, plain, origin(nbID)+"/session/notebook/"+nbID+"/lab?token="+ctTok, nil); code != http.StatusUnauthorized {
 			t.Errorf("the contributed session's token: %d %q", code, body)
 		}
-		if code, body := fetch(t, plain, base+"/session/notebook/"+nbID+"/lab",
+		if code, body := fetch(t, plain, origin(nbID)+"/session/notebook/"+nbID+"/lab",
 			http.Header{"Cookie": {CookieName + "=" + ctTok}}); code != http.StatusUnauthorized {
 			t.Errorf("the contributed session's cookie: %d %q", code, body)
 		}
@@ -241,22 +285,25 @@ func TestEndToEndDocker(t *testing.T) {
 	})
 
 	t.Run("contributed", func(t *testing.T) {
-		waitUp(t, plain, base+"/session/contributed/"+ctID+"/healthz?token="+ctTok)
+		// With a cookie jar: the token is traded for a cookie by a redirect,
+		// and only the redirected request reaches the app.
+		wjar, _ := cookiejar.New(nil)
+		waitUp(t, browserClient(wjar), origin(ctID)+"/session/contributed/"+ctID+"/healthz?token="+ctTok)
 		jar, _ := cookiejar.New(nil)
-		browser := &http.Client{Jar: jar, Timeout: 10 * time.Second}
-		code, body := fetch(t, browser, base+"/session/contributed/"+ctID+"/?token="+ctTok, nil)
+		browser := browserClient(jar)
+		code, body := fetch(t, browser, origin(ctID)+"/session/contributed/"+ctID+"/?token="+ctTok, nil)
 		if code != http.StatusOK || !strings.Contains(body, `"PORT":"5000"`) {
 			t.Fatalf("connect URL (prefix stripped, so the app's / answers): %d %q", code, body)
 		}
 		if strings.Contains(body, ctTok) {
 			t.Errorf("the session token reached the app: %q", body)
 		}
-		wsEcho(t, jar, base+"/session/contributed/"+ctID+"/ws")
+		wsEcho(t, jar, origin(ctID)+"/session/contributed/"+ctID+"/ws")
 
-		if code, body := fetch(t, plain, base+"/session/contributed/"+ctID+"/", nil); code != http.StatusUnauthorized {
+		if code, body := fetch(t, plain, origin(ctID)+"/session/contributed/"+ctID+"/", nil); code != http.StatusUnauthorized {
 			t.Errorf("no token: %d %q", code, body)
 		}
-		if code, body := fetch(t, plain, base+"/session/contributed/"+ctID+"/?token="+nbTok, nil); code != http.StatusUnauthorized {
+		if code, body := fetch(t, plain, origin(ctID)+"/session/contributed/"+ctID+"/?token="+nbTok, nil); code != http.StatusUnauthorized {
 			t.Errorf("the notebook's token: %d %q", code, body)
 		}
 	})
