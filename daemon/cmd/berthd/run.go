@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -17,13 +18,17 @@ import (
 	"github.com/berth-edge/berth/daemon/client"
 	"github.com/berth-edge/berth/daemon/internal/agent"
 	"github.com/berth-edge/berth/daemon/internal/api"
+	"github.com/berth-edge/berth/daemon/internal/catalog"
 	"github.com/berth-edge/berth/daemon/internal/config"
 	"github.com/berth-edge/berth/daemon/internal/engine"
 	"github.com/berth-edge/berth/daemon/internal/events"
 	"github.com/berth-edge/berth/daemon/internal/jobs"
 	"github.com/berth-edge/berth/daemon/internal/logring"
 	"github.com/berth-edge/berth/daemon/internal/metrics"
+	"github.com/berth-edge/berth/daemon/internal/profiles"
 	"github.com/berth-edge/berth/daemon/internal/reconcile"
+	"github.com/berth-edge/berth/daemon/internal/sessionproxy"
+	"github.com/berth-edge/berth/daemon/internal/sessions"
 	"github.com/berth-edge/berth/daemon/internal/store"
 	"github.com/berth-edge/berth/daemon/internal/telemetry"
 )
@@ -123,15 +128,61 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			SSHUser:     cfg.Host.SSHUser,
 		},
 	})
+	// The api server is built after the sessions manager (which gives it
+	// routes), so connect URLs read its web address through srv.
+	var srv *api.Server
+	profs, err := profiles.Load(cfg.Sessions.ProfilesDir, profiles.WithLogger(log))
+	if err != nil {
+		return fmt.Errorf("profiles: %w", err)
+	}
+	for _, perr := range profs.Errors() {
+		log.Warn("profile ignored", "err", perr)
+	}
+	cat, err := catalog.New(catalog.Options{
+		Local:       eng,
+		Credentials: st,
+		Registries:  cfg.Catalog.Registries,
+		Refresh:     cfg.Catalog.Refresh.Duration,
+		Profiles:    profs.List,
+		Logger:      log,
+	})
+	if err != nil {
+		return fmt.Errorf("catalog: %w", err)
+	}
+	sessMgr, err := sessions.New(sessions.Options{
+		Profiles: profs,
+		Store:    st,
+		Recon:    recon,
+		Engine:   eng,
+		Hub:      hub,
+		Logger:   log,
+		Config:   cfg.Sessions,
+		StateDir: cfg.StateDir,
+		WebBase: func() string {
+			if srv == nil {
+				return ""
+			}
+			base, _, _ := strings.Cut(srv.WebURL(), "/?")
+			return base
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("sessions: %w", err)
+	}
+	defer sessMgr.Close()
 	backend := &agent.Backend{Agent: ag, Store: st, Docker: eng, Version: ver, Started: started,
 		History: history, Recorder: recorder, Hub: hub, MetricsHandler: mets.Handler()}
-	srv, err := api.New(backend, api.Options{
+	srv, err = api.New(backend, api.Options{
 		Socket:       cfg.Socket,
 		SocketGroup:  cfg.SocketGroup,
 		WebListen:    cfg.Web.Listen,
 		WebTokenFile: filepath.Join(cfg.StateDir, "web-token"),
 		Logger:       log,
 		Version:      ver,
+		AdminGroup:   cfg.Sessions.AdminGroup,
+		WebUser:      webUser(cfg.Sessions.WebUser),
+		Routes:       []api.Routes{sessMgr.Routes(), cat.Routes(), profs.Routes()},
+		SessionProxy: sessionproxy.New(proxyResolver{sessMgr}, log),
 	})
 	if err != nil {
 		return fmt.Errorf("local API: %w", err)
@@ -154,7 +205,28 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	log.Info("local API ready", "socket", cfg.Socket)
 
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(6)
+	go func() {
+		defer wg.Done()
+		sessMgr.Run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		if err := cat.Run(ctx); err != nil && ctx.Err() == nil {
+			log.Error("catalog stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-cat.Changed():
+				hub.Publish(events.TypeCatalog, struct{}{})
+			}
+		}
+	}()
 	go func() {
 		defer wg.Done()
 		recorder.Run(ctx, telemetryInterval)
@@ -184,6 +256,32 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	wg.Wait()
 	log.Info("stopped")
 	return nil
+}
+
+// proxyResolver lets the session proxy find sessions in the manager.
+type proxyResolver struct{ m *sessions.Manager }
+
+func (r proxyResolver) Target(id string) (sessionproxy.Target, bool) {
+	t, ok := r.m.Target(id)
+	return sessionproxy.Target(t), ok
+}
+
+func (r proxyResolver) Touch(id string, at time.Time) { r.m.Touch(id, at) }
+
+// webUser is the user the web listener acts for: the configured one, else
+// the user who ran sudo when berthd runs as root (none without sudo), else
+// berthd's own user. Sessions never run as root.
+func webUser(configured string) string {
+	if configured != "" {
+		return configured
+	}
+	if os.Geteuid() == 0 {
+		if u := os.Getenv("SUDO_UID"); u != "" && u != "0" {
+			return u
+		}
+		return ""
+	}
+	return strconv.Itoa(os.Geteuid())
 }
 
 // connectDocker waits for the Docker engine, telling systemd why it waits.

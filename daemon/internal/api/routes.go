@@ -105,6 +105,11 @@ func (s *Server) apps(w http.ResponseWriter, r *http.Request) ([]client.App, boo
 		writeError(w, http.StatusInternalServerError, fmt.Sprintf("listing apps: %v", err))
 		return nil, false
 	}
+	// A user's sessions are theirs: others (but admins) do not see them.
+	c, known := caller.FromContext(r.Context())
+	apps = slices.DeleteFunc(apps, func(a client.App) bool {
+		return a.Owner != "" && !(known && (c.Admin || c.Owner() == a.Owner))
+	})
 	if apps == nil {
 		apps = []client.App{}
 	}

@@ -127,6 +127,11 @@ func (e *Engine) ensureImage(ctx context.Context, ref, registryHint string, auth
 // pull pulls ref, authenticated with cred when found is true, and explains
 // a refusal without revealing the password.
 func (e *Engine) pull(ctx context.Context, ref string, cred Credential, found bool) error {
+	return e.pullWithProgress(ctx, ref, cred, found, nil)
+}
+
+// pullWithProgress is pull, handing every progress message to fn (if set).
+func (e *Engine) pullWithProgress(ctx context.Context, ref string, cred Credential, found bool, fn func(jsonMessage)) error {
 	var opts image.PullOptions
 	if found {
 		addr := cred.ServerAddress
@@ -147,7 +152,7 @@ func (e *Engine) pull(ctx context.Context, ref string, cred Credential, found bo
 		return pullError(ref, cred, found, err)
 	}
 	defer rc.Close()
-	if err := drainJSONMessages(rc); err != nil {
+	if err := drainProgress(rc, fn); err != nil {
 		return pullError(ref, cred, found, err)
 	}
 	e.log.Info("pulled image", "image", ref)
@@ -191,8 +196,15 @@ func isAuthError(err error) bool {
 	return false
 }
 
-// jsonMessage is the part of Docker's progress stream that carries errors.
+// jsonMessage is the part of Docker's progress stream berth reads: errors,
+// and each layer's progress.
 type jsonMessage struct {
+	ID             string `json:"id"`
+	Status         string `json:"status"`
+	ProgressDetail struct {
+		Current int64 `json:"current"`
+		Total   int64 `json:"total"`
+	} `json:"progressDetail"`
 	Stream      string `json:"stream"`
 	Error       string `json:"error"`
 	ErrorDetail *struct {
@@ -202,7 +214,10 @@ type jsonMessage struct {
 
 // drainJSONMessages reads a pull or build progress stream to its end and
 // returns the first error it reports.
-func drainJSONMessages(r io.Reader) error {
+func drainJSONMessages(r io.Reader) error { return drainProgress(r, nil) }
+
+// drainProgress is drainJSONMessages, handing every message to fn (if set).
+func drainProgress(r io.Reader, fn func(jsonMessage)) error {
 	dec := json.NewDecoder(r)
 	for {
 		var m jsonMessage
@@ -217,6 +232,9 @@ func drainJSONMessages(r io.Reader) error {
 		}
 		if m.Error != "" {
 			return errors.New(m.Error)
+		}
+		if fn != nil {
+			fn(m)
 		}
 	}
 }

@@ -23,6 +23,8 @@ const (
 	// an owner, and only that user (or an admin) receives them.
 	TypeSession = "session"
 	TypePull    = "pull"
+	// TypeCatalog says the catalog of launchable images changed.
+	TypeCatalog = "catalog"
 )
 
 // DefaultBuffer is a subscriber's buffer unless Subscribe is told otherwise.

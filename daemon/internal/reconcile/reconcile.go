@@ -140,6 +140,9 @@ func (r *Reconciler) ResyncApp(ctx context.Context, appID string) error {
 	if rec.App.Kind == apps.KindNuvlaSwarm {
 		return nil // Swarm keeps a stack's services running itself
 	}
+	if rec.App.Kind == apps.KindSession {
+		return nil // the sessions manager owns a session's life; never restarted
+	}
 	_, err = r.Converge(ctx, &rec.App, apps.ModeResync, r.Auth())
 	return err
 }

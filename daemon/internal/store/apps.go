@@ -47,6 +47,8 @@ type AppRecord struct {
 	// Error is set when the last job on the app failed; resync leaves such
 	// an app as it is until the next job.
 	Error string `json:"error,omitempty"`
+	// Session is set for a locally launched session (App.Kind session).
+	Session *SessionMeta `json:"session,omitempty"`
 }
 
 // DeploymentCredentials are a Nuvla deployment's api key and secret.
@@ -125,13 +127,14 @@ type appRecordDisk struct {
 	Credentials  *credentialsDisk  `json:"credentials,omitempty"`
 	Params       map[string]string `json:"params,omitempty"`
 	Error        string            `json:"error,omitempty"`
+	Session      *sessionDisk      `json:"session,omitempty"`
 }
 
 func (r AppRecord) disk() appRecordDisk {
 	return appRecordDisk{
 		App: r.App, Desired: r.Desired, Source: r.Source, DeploymentID: r.DeploymentID,
 		JobID: r.JobID, Updated: r.Updated, Credentials: (*credentialsDisk)(r.Credentials), Params: r.Params,
-		Error: r.Error,
+		Error: r.Error, Session: (*sessionDisk)(r.Session),
 	}
 }
 
@@ -139,7 +142,7 @@ func (d appRecordDisk) record() AppRecord {
 	return AppRecord{
 		App: d.App, Desired: d.Desired, Source: d.Source, DeploymentID: d.DeploymentID,
 		JobID: d.JobID, Updated: d.Updated, Credentials: (*DeploymentCredentials)(d.Credentials), Params: d.Params,
-		Error: d.Error,
+		Error: d.Error, Session: (*SessionMeta)(d.Session),
 	}
 }
 

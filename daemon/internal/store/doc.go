@@ -42,7 +42,12 @@
 //	apps/
 //	  <app id>        -> AppRecord (app, desired, source, deployment-id,
 //	                     job-id, updated, credentials{api-key,api-secret},
-//	                     params{name: value})
+//	                     params{name: value}, error, session{type, name,
+//	                     image, user-name, uid, gid, groups, token, cores,
+//	                     ram-gb, fixed, profile, display, started, expiry,
+//	                     last-activity, phase, message, addr,
+//	                     events[{type,reason,message,first,last}]} for
+//	                     locally launched sessions)
 //	jobs/
 //	  <job id>        -> JobRecord (seq, id, action, target, state,
 //	                     steps[{at,name,detail}], message, return-code,
