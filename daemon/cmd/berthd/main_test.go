@@ -70,3 +70,24 @@ func TestDamagedStateFile(t *testing.T) {
 		return strings.Contains(d.log.String(), filepath.Base(moved[0])), ""
 	})
 }
+
+func TestFirstRegularUser(t *testing.T) {
+	for name, tc := range map[string]struct{ passwd, want string }{
+		"desktop": {"root:x:0:0::/root:/bin/sh\nnobody:x:65534:65534::/:/usr/sbin/nologin\nbob:x:1001:1001::/home/bob:/bin/bash\nann:x:1000:1000::/home/ann:/bin/bash\n", "1000"},
+		"server":  {"root:x:0:0::/root:/bin/sh\ndaemon:x:1:1::/:/usr/sbin/nologin\nnobody:x:65534:65534::/:/usr/sbin/nologin\n", ""},
+		"broken":  {"garbage\nx:y\nann:x:abc:1::/:/bin/sh\n", ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "passwd")
+			if err := os.WriteFile(p, []byte(tc.passwd), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if got := firstRegularUser(p); got != tc.want {
+				t.Errorf("firstRegularUser = %q, want %q", got, tc.want)
+			}
+		})
+	}
+	if got := firstRegularUser("/nonexistent/passwd"); got != "" {
+		t.Errorf("missing file: %q", got)
+	}
+}

@@ -172,6 +172,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	defer sessMgr.Close()
 	backend := &agent.Backend{Agent: ag, Store: st, Docker: eng, Version: ver, Started: started,
 		History: history, Recorder: recorder, Hub: hub, MetricsHandler: mets.Handler()}
+	webAs := webUser(cfg.Sessions.WebUser)
 	srv, err = api.New(backend, api.Options{
 		Socket:       cfg.Socket,
 		SocketGroup:  cfg.SocketGroup,
@@ -180,7 +181,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Logger:       log,
 		Version:      ver,
 		AdminGroup:   cfg.Sessions.AdminGroup,
-		WebUser:      webUser(cfg.Sessions.WebUser),
+		WebUser:      webAs,
 		Routes:       []api.Routes{sessMgr.Routes(), cat.Routes(), profs.Routes()},
 		SessionProxy: sessionproxy.New(proxyResolver{sessMgr}, log),
 	})
@@ -197,7 +198,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		// The token opens the UI: log where it is kept, and show the full
 		// URL only to the person at the terminal.
 		base, _, _ := strings.Cut(u, "?")
-		log.Info("web UI ready", "url", base, "token-file", filepath.Join(cfg.StateDir, "web-token"))
+		log.Info("web UI ready", "url", base, "token-file", filepath.Join(cfg.StateDir, "web-token"), "sessions-run-as", webAs)
 		if term.IsTerminal(int(os.Stderr.Fd())) {
 			fmt.Fprintf(os.Stderr, "\n  Open the web UI: %s\n\n", u)
 		}
@@ -268,20 +269,51 @@ func (r proxyResolver) Target(id string) (sessionproxy.Target, bool) {
 
 func (r proxyResolver) Touch(id string, at time.Time) { r.m.Touch(id, at) }
 
-// webUser is the user the web listener acts for: the configured one, else
-// the user who ran sudo when berthd runs as root (none without sudo), else
-// berthd's own user. Sessions never run as root.
+// webUser is the user the web listener acts for: the configured one;
+// else, when berthd runs as root, the user who ran sudo, or the box's first
+// regular user (the lowest uid from 1000 up, the person at a desktop), or
+// nobody; else berthd's own user. Sessions never run as root.
 func webUser(configured string) string {
 	if configured != "" {
 		return configured
 	}
-	if os.Geteuid() == 0 {
-		if u := os.Getenv("SUDO_UID"); u != "" && u != "0" {
-			return u
-		}
+	if os.Geteuid() != 0 {
+		return strconv.Itoa(os.Geteuid())
+	}
+	if u := os.Getenv("SUDO_UID"); u != "" && u != "0" {
+		return u
+	}
+	if u := firstRegularUser("/etc/passwd"); u != "" {
+		return u
+	}
+	return "nobody"
+}
+
+// firstRegularUser returns the lowest uid in [1000, 60000) of a passwd
+// file, or "".
+func firstRegularUser(passwd string) string {
+	b, err := os.ReadFile(passwd)
+	if err != nil {
 		return ""
 	}
-	return strconv.Itoa(os.Geteuid())
+	best := -1
+	for line := range strings.Lines(string(b)) {
+		f := strings.Split(line, ":")
+		if len(f) < 3 {
+			continue
+		}
+		uid, err := strconv.Atoi(f[2])
+		if err != nil || uid < 1000 || uid >= 60000 {
+			continue
+		}
+		if best < 0 || uid < best {
+			best = uid
+		}
+	}
+	if best < 0 {
+		return ""
+	}
+	return strconv.Itoa(best)
 }
 
 // connectDocker waits for the Docker engine, telling systemd why it waits.
