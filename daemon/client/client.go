@@ -153,32 +153,9 @@ func (c *Client) App(ctx context.Context, id string) (App, error) {
 // Get fetches path (for example "/api/v1/status") and decodes the JSON answer
 // into out; a *json.RawMessage receives the body untouched.
 func (c *Client) Get(ctx context.Context, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	body, err := c.do(ctx, http.MethodGet, path, "", nil)
 	if err != nil {
-		return fmt.Errorf("request for %s: %w", path, err)
-	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "berth-client")
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		if de, ok := errors.AsType[*dialError](err); ok {
-			return &UnreachableError{Addr: c.where, Err: dialCause(de.err), socket: c.socket}
-		}
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return fmt.Errorf("GET %s from berthd at %s: %w", path, c.where, ctxErr)
-		}
-		return fmt.Errorf("GET %s from berthd at %s: %w", path, c.where, err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	if err != nil {
-		return fmt.Errorf("reading the answer to GET %s: %w", path, err)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return apiError(resp.StatusCode, body)
+		return err
 	}
 	if raw, ok := out.(*json.RawMessage); ok {
 		*raw = append((*raw)[:0], body...)
@@ -188,6 +165,51 @@ func (c *Client) Get(ctx context.Context, path string, out any) error {
 		return fmt.Errorf("decoding the answer to GET %s: %w", path, err)
 	}
 	return nil
+}
+
+// do sends one request with an optional body of contentType and returns
+// the answer's body; a non-2xx answer is an *APIError.
+func (c *Client) do(ctx context.Context, method, path, contentType string, body io.Reader) ([]byte, error) {
+	resp, err := c.send(ctx, method, path, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return nil, fmt.Errorf("reading the answer to %s %s: %w", method, path, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, apiError(resp.StatusCode, b)
+	}
+	return b, nil
+}
+
+// send sends one request and returns the open answer, whatever its status.
+func (c *Client) send(ctx context.Context, method, path, contentType string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return nil, fmt.Errorf("request for %s: %w", path, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "berth-client")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if de, ok := errors.AsType[*dialError](err); ok {
+			return nil, &UnreachableError{Addr: c.where, Err: dialCause(de.err), socket: c.socket}
+		}
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, fmt.Errorf("%s %s from berthd at %s: %w", method, path, c.where, ctxErr)
+		}
+		return nil, fmt.Errorf("%s %s from berthd at %s: %w", method, path, c.where, err)
+	}
+	return resp, nil
 }
 
 // apiError builds the error of a non-2xx answer from its body.

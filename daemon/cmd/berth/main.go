@@ -1,5 +1,6 @@
 // Command berth is the command-line client of berthd's local API: it shows
-// the box's status and its apps. It talks to berthd over the unix socket
+// the box's status and its apps, and launches and manages sessions
+// (skaha-style: create, ps, info, logs, open, delete). It talks to berthd over the unix socket
 // only (--socket, or BERTH_SOCKET, default /run/berth/berthd.sock).
 package main
 

@@ -20,18 +20,19 @@ type cli struct {
 	timeout time.Duration
 	version string
 	now     func() time.Time
+	getenv  func(string) string
 }
 
 // newRootCmd builds the whole command tree. getenv supplies BERTH_SOCKET.
 func newRootCmd(getenv func(string) string, version string) *cobra.Command {
-	c := &cli{version: version, now: time.Now}
+	c := &cli{version: version, now: time.Now, getenv: getenv}
 	defSocket := client.DefaultSocket
 	if s := getenv("BERTH_SOCKET"); s != "" {
 		defSocket = s
 	}
 	root := &cobra.Command{
 		Use:   "berth",
-		Short: "Show what berthd runs on this box",
+		Short: "Launch sessions and show what berthd runs on this box",
 		Long: "berth talks to berthd, the Berth edge daemon, over its local socket.\n" +
 			"Members of the berth group (and root) may use it.",
 		SilenceUsage:  true,
@@ -48,6 +49,8 @@ func newRootCmd(getenv func(string) string, version string) *cobra.Command {
 	pf.DurationVar(&c.timeout, "timeout", 10*time.Second, "give up on berthd after this long")
 
 	root.AddCommand(c.statusCmd(), c.appsCmd(), c.topCmd(), c.versionCmd())
+	root.AddCommand(c.sessionCmds()...)
+	root.AddCommand(c.catalogCmds()...)
 	return root
 }
 
