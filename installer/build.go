@@ -55,19 +55,25 @@ type Options struct {
 	Log io.Writer
 }
 
-// DefaultPackages are the packages `make deb` builds.
-//
-// berth-desktop (the GUI) is not built yet: it needs gui/, which does not
-// exist. Adding it is one entry in specs, a function like berthSpec that
-// builds the GUI binary (cgo, -tags webkit2_41) and returns its files (the
-// binary, the desktop entry and the XDG autostart file from systemd/, an
-// icon), Depends "berth (= <version>), libgtk-3-0, libwebkit2gtk-4.1-0",
-// and no maintainer scripts; then list it here.
-var DefaultPackages = []string{"berth"}
+// DefaultPackages are the packages `make deb` builds: berth (berthd and
+// the CLI) and berth-desktop (the GUI, built with cgo for this machine's
+// architecture only; see DefaultPackagesFor).
+var DefaultPackages = []string{"berth", "berth-desktop"}
+
+// DefaultPackagesFor are the packages `make deb` builds for goarch: all of
+// them natively, berth alone when cross-building (berth-desktop links GTK
+// with cgo).
+func DefaultPackagesFor(goarch string) []string {
+	if goarch == "" || goarch == runtime.GOARCH {
+		return DefaultPackages
+	}
+	return []string{"berth"}
+}
 
 // specs maps each package name to the function that stages its files.
 var specs = map[string]func(context.Context, *stage) (*spec, error){
-	"berth": berthSpec,
+	"berth":         berthSpec,
+	"berth-desktop": desktopSpec,
 }
 
 // spec is one package before nfpm sees it.
@@ -111,7 +117,7 @@ func Build(ctx context.Context, opts Options) ([]string, error) {
 		opts.Log = io.Discard
 	}
 	if len(opts.Packages) == 0 {
-		opts.Packages = DefaultPackages
+		opts.Packages = DefaultPackagesFor(opts.Arch)
 	}
 	debArch, err := DebianArch(opts.Arch)
 	if err != nil {

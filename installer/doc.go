@@ -10,14 +10,25 @@
 // prerm, postrm) are debhelper's systemd snippets plus the berth group
 // (postinst) and the removal of /var/lib/berth on purge (postrm).
 //
+// The berth-desktop package holds the Wails app (/usr/bin/berth-desktop,
+// built with cgo against GTK 3 and WebKitGTK 4.1, so only for the build
+// machine's architecture), its man page, desktop entry
+// (build/berth-desktop.desktop), icons (build/berth-desktop.svg and the
+// 256x256 build/appicon.png in the hicolor theme) and the XDG autostart
+// entry systemd/berth-desktop-autostart.desktop as the conffile
+// /etc/xdg/autostart/berth-desktop.desktop. Its Depends come from
+// dpkg-shlibdeps, plus berth of the same version; its maintainer scripts
+// (files/desktop-postinst, desktop-postrm) refresh the icon cache and the
+// desktop database when those tools are installed.
+//
 // Versions come from git describe (GitVersion, VersionFromDescribe).
 //
-// Each package is one entry of specs; berth-desktop will be the next one
-// (see DefaultPackages).
+// Each package is one entry of specs.
 //
-// The tests build the package twice (two versions), check its metadata,
+// The tests build the packages twice (two versions), check their metadata,
 // run lintian and systemd-analyze, and, as root, install, upgrade and purge
-// it in a mmdebstrap'd Debian root, then boot such a root with
-// systemd-nspawn to test berthd.service under a real systemd. See
+// them in a mmdebstrap'd Debian root (berth-desktop with its GTK and
+// WebKitGTK dependencies fetched from the Debian mirror), then boot such a
+// root with systemd-nspawn to test berthd.service under a real systemd. See
 // docs/operations.md, "Building and testing the package".
 package installer

@@ -28,6 +28,8 @@ var (
 	built     struct {
 		dir    string
 		v1, v2 string
+		// d1, d2: berth-desktop of the same versions.
+		d1, d2 string
 		err    error
 	}
 )
@@ -52,7 +54,8 @@ func repoRoot(t testing.TB) string {
 	return root
 }
 
-// debs builds the v1 and v2 packages once per test binary.
+// debs builds the v1 and v2 packages (berth and berth-desktop) once per
+// test binary and returns berth's.
 func debs(t testing.TB) (v1, v2 string) {
 	t.Helper()
 	if _, err := exec.LookPath("go"); err != nil {
@@ -79,26 +82,49 @@ func debs(t testing.TB) (v1, v2 string) {
 			return
 		}
 		mtime := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+		// berth-desktop needs the GTK and WebKitGTK headers (cgo); without
+		// them only berth is built and the desktop tests skip.
+		pkgs := DefaultPackages
+		if err := exec.Command("pkg-config", "--exists", "gtk+-3.0", "webkit2gtk-4.1").Run(); err != nil {
+			pkgs = []string{"berth"}
+		}
 		for _, b := range []struct {
-			v   Version
-			cfg []byte
-			out *string
+			v        Version
+			cfg      []byte
+			out, gui *string
 		}{
-			{testV1, cfg, &built.v1},
-			{testV2, append(append([]byte{}, cfg...), v2ConfigMarker...), &built.v2},
+			{testV1, cfg, &built.v1, &built.d1},
+			{testV2, append(append([]byte{}, cfg...), v2ConfigMarker...), &built.v2, &built.d2},
 		} {
-			paths, err := Build(ctx, Options{Root: root, OutDir: dir, Version: b.v, ConfigTOML: b.cfg, MTime: mtime})
+			paths, err := Build(ctx, Options{Root: root, OutDir: dir, Version: b.v, ConfigTOML: b.cfg, MTime: mtime, Packages: pkgs})
 			if err != nil {
 				built.err = fmt.Errorf("build %s: %w", b.v.Debian(), err)
 				return
 			}
+			if len(paths) != len(pkgs) {
+				built.err = fmt.Errorf("build %s: %d packages, want %v: %v", b.v.Debian(), len(paths), pkgs, paths)
+				return
+			}
 			*b.out = paths[0]
+			if len(paths) > 1 {
+				*b.gui = paths[1]
+			}
 		}
 	})
 	if built.err != nil {
 		t.Fatal(built.err)
 	}
 	return built.v1, built.v2
+}
+
+// desktopDebs returns the berth-desktop packages of debs' two versions.
+func desktopDebs(t testing.TB) (d1, d2 string) {
+	t.Helper()
+	debs(t)
+	if built.d1 == "" {
+		t.Skip("SKIP: berth-desktop was not built: the GTK 3 / WebKitGTK 4.1 headers are missing (make test-deps installs libgtk-3-dev and libwebkit2gtk-4.1-dev)")
+	}
+	return built.d1, built.d2
 }
 
 // extracted unpacks a .deb's data into a fresh directory.

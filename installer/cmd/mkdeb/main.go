@@ -36,7 +36,7 @@ func run() error {
 	arch := fs.String("arch", "", "target GOARCH (default: this machine's)")
 	version := fs.String("version", "", "upstream version, e.g. 0.1.0 (default: from git describe)")
 	revision := fs.String("revision", "1", "Debian revision")
-	pkgs := fs.String("packages", strings.Join(installer.DefaultPackages, ","), "packages to build, comma-separated")
+	pkgs := fs.String("packages", "", "packages to build, comma-separated (default: "+strings.Join(installer.DefaultPackages, ",")+"; berth alone when cross-building)")
 	printVersion := fs.Bool("print-version", false, "print the Debian version and exit")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
@@ -61,9 +61,13 @@ func run() error {
 		fmt.Println(v.Debian())
 		return nil
 	}
+	var packages []string
+	if *pkgs != "" {
+		packages = strings.Split(*pkgs, ",")
+	}
 	debs, err := installer.Build(ctx, installer.Options{
 		Root: root, OutDir: *out, Version: v, Arch: *arch,
-		Packages: strings.Split(*pkgs, ","), Log: os.Stderr,
+		Packages: packages, Log: os.Stderr,
 	})
 	if err != nil {
 		return err
