@@ -45,14 +45,14 @@ func (s *Server) webGuard(next http.Handler) http.Handler {
 			return
 		}
 		if id, ok := SessionHostID(r.Host); ok {
-			if _, pathID, ok := sessionPath(r.URL.Path); !ok || pathID != id {
+			if _, pathID, _, ok := SessionPath(r.URL.Path); !ok || pathID != id {
 				writeError(w, http.StatusNotFound, "this address serves session "+id+" only")
 				return
 			}
 			next.ServeHTTP(w, r)
 			return
 		}
-		if _, id, ok := sessionPath(r.URL.Path); ok {
+		if _, id, _, ok := SessionPath(r.URL.Path); ok {
 			u := "http://" + id + ".localhost"
 			if _, port, err := net.SplitHostPort(r.Host); err == nil {
 				u += ":" + port
@@ -98,19 +98,27 @@ func SessionHostID(hostport string) (string, bool) {
 	return id, true
 }
 
-// sessionPath splits /session/<type>/<id>[/...]; ok is false for any
-// other path.
-func sessionPath(p string) (typ, id string, ok bool) {
-	rest, found := strings.CutPrefix(p, "/session/")
+// SessionPath splits "/session/<type>/<id>/rest" into type, id and
+// "/rest" (rest is "" when the path stops after the id, without a slash).
+// ok is false when the path has no type or id, or they hold characters
+// other than [a-z0-9-].
+func SessionPath(p string) (typ, id, rest string, ok bool) {
+	s, found := strings.CutPrefix(p, "/session/")
 	if !found {
-		return "", "", false
+		return "", "", "", false
 	}
-	typ, rest, _ = strings.Cut(rest, "/")
-	id, _, _ = strings.Cut(rest, "/")
-	if !validSegment(typ) || !validSegment(id) {
-		return "", "", false
+	typ, s, found = strings.Cut(s, "/")
+	if !found || !validSegment(typ) {
+		return "", "", "", false
 	}
-	return typ, id, true
+	id, rest, found = strings.Cut(s, "/")
+	if !validSegment(id) {
+		return "", "", "", false
+	}
+	if found {
+		rest = "/" + rest
+	}
+	return typ, id, rest, true
 }
 
 // validSegment accepts a session id or type: lower-case letters, digits

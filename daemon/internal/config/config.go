@@ -195,10 +195,16 @@ func Load(path string, optional bool) (Config, error) {
 }
 
 // Decode decodes TOML strictly into c, keeping c's values for absent keys.
-func Decode(b []byte, c *Config) error {
+func Decode(b []byte, c *Config) error { return DecodeStrict(b, c) }
+
+// DecodeStrict decodes TOML into v, keeping v's values for absent keys;
+// an unknown key is an error naming it and its line, and a value of the
+// wrong type an error naming the key, line and column. The profiles use it
+// too, so every file an administrator writes is read the same way.
+func DecodeStrict(b []byte, v any) error {
 	dec := toml.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(c)
+	err := dec.Decode(v)
 	var strict *toml.StrictMissingError
 	var derr *toml.DecodeError
 	switch {
@@ -211,8 +217,7 @@ func Decode(b []byte, c *Config) error {
 		return errors.New(strings.Join(msgs, "; "))
 	case errors.As(err, &derr):
 		row, col := derr.Position()
-		key := strings.Join(derr.Key(), ".")
-		if key != "" {
+		if key := strings.Join(derr.Key(), "."); key != "" {
 			return fmt.Errorf("%s (line %d, column %d): %s", key, row, col, derr.Error())
 		}
 		return fmt.Errorf("line %d, column %d: %s", row, col, derr.Error())

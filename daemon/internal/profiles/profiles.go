@@ -21,6 +21,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/berth-edge/berth/daemon/internal/config"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -35,7 +36,6 @@ import (
 	"sync"
 
 	"github.com/distribution/reference"
-	"github.com/pelletier/go-toml/v2"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/berth-edge/berth/daemon/client"
@@ -293,30 +293,9 @@ func readFile(p, name, ext string) (client.Profile, error) {
 	return validate(name, fp)
 }
 
-// decodeTOML decodes strictly, naming unknown or mistyped keys.
-func decodeTOML(b []byte, fp *file) error {
-	dec := toml.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(fp)
-	var strict *toml.StrictMissingError
-	var derr *toml.DecodeError
-	switch {
-	case errors.As(err, &strict):
-		var msgs []string
-		for _, e := range strict.Errors {
-			row, _ := e.Position()
-			msgs = append(msgs, fmt.Sprintf("unknown key %q (line %d)", strings.Join(e.Key(), "."), row))
-		}
-		return errors.New(strings.Join(msgs, "; "))
-	case errors.As(err, &derr):
-		row, col := derr.Position()
-		if key := strings.Join(derr.Key(), "."); key != "" {
-			return fmt.Errorf("%s (line %d, column %d): %s", key, row, col, derr.Error())
-		}
-		return fmt.Errorf("line %d, column %d: %s", row, col, derr.Error())
-	}
-	return err
-}
+// decodeTOML decodes strictly, naming unknown or mistyped keys, as the
+// configuration file is decoded.
+func decodeTOML(b []byte, fp *file) error { return config.DecodeStrict(b, fp) }
 
 var yamlUnknownRE = regexp.MustCompile(`^line (\d+): field (.+) not found in type \S+$`)
 

@@ -63,6 +63,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"github.com/berth-edge/berth/daemon/internal/api"
 	"html"
 	"io"
 	"log/slog"
@@ -182,40 +183,9 @@ type forward struct {
 	prefix string // /session/<type>/<id>
 }
 
-// ParsePath splits "/session/<type>/<id>/rest" into type, id and "/rest"
-// (rest is "" when the path stops after the id, without a slash). ok is
-// false when the path has no type or id, or they hold characters other
-// than [a-z0-9-].
-func ParsePath(p string) (typ, id, rest string, ok bool) {
-	s, found := strings.CutPrefix(p, "/session/")
-	if !found {
-		return "", "", "", false
-	}
-	typ, s, found = strings.Cut(s, "/")
-	if !found || !validSegment(typ) {
-		return "", "", "", false
-	}
-	id, rest, found = strings.Cut(s, "/")
-	if !validSegment(id) {
-		return "", "", "", false
-	}
-	if found {
-		rest = "/" + rest
-	}
-	return typ, id, rest, true
-}
-
-func validSegment(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
+// ParsePath splits "/session/<type>/<id>/rest" into type, id and "/rest",
+// as the web listener's origin check does (api.SessionPath).
+func ParsePath(p string) (typ, id, rest string, ok bool) { return api.SessionPath(p) }
 
 // typeMatches reports whether the URL's type segment names the target's
 // type; skaha's "contrib" is accepted for contributed.
