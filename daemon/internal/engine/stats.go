@@ -25,6 +25,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"net"
 	"net/http"
@@ -86,10 +87,9 @@ type StatsReader struct {
 	others        CoeResources
 	othersIDs     string
 	othersAt      time.Time
-	// itemCache maps each raw container item's JSON to its decoded value
-	// (the items of the last list only). Decoded values are shared between
-	// documents and never modified.
-	itemCache map[string]any
+	// itemCache holds the decoded items of the last container list, so
+	// that items whose JSON did not change are not decoded again.
+	itemCache *itemCache
 	hc        *http.Client // nil: the Docker client's
 }
 
@@ -99,7 +99,7 @@ const rawListsTTL = 5 * time.Minute
 
 // NewStatsReader returns a StatsReader over e. Close releases its files.
 func NewStatsReader(e *Engine) *StatsReader {
-	return &StatsReader{e: e, entries: map[string]*inspectEntry{}, itemCache: map[string]any{}, hc: e.plainHTTP()}
+	return &StatsReader{e: e, entries: map[string]*inspectEntry{}, itemCache: newItemCache(), hc: e.plainHTTP()}
 }
 
 // Close closes the counter files kept open.
@@ -579,9 +579,9 @@ type CoeResources struct {
 // rawContainers lists the berth-managed containers (all states) raw.
 // With a cache, items whose JSON did not change since the last call are
 // not decoded again (most do not change from one tick to the next).
-func (e *Engine) rawContainers(ctx context.Context, hc *http.Client, cache ...map[string]any) ([]any, error) {
+func (e *Engine) rawContainers(ctx context.Context, hc *http.Client, cache *itemCache) ([]any, error) {
 	filter, _ := json.Marshal(map[string][]string{"label": {apps.LabelManaged + "=" + apps.ManagedValue}})
-	return e.rawList(ctx, hc, "/containers/json", url.Values{"all": {"1"}, "filters": {string(filter)}}, "", "Id", cache...)
+	return e.rawList(ctx, hc, "/containers/json", url.Values{"all": {"1"}, "filters": {string(filter)}}, "", "Id", cache)
 }
 
 // plainHTTP is an HTTP client straight to Docker's unix socket, without
@@ -608,13 +608,13 @@ func (e *Engine) plainHTTP() *http.Client {
 func (e *Engine) rawOthers(ctx context.Context, hc *http.Client) (CoeResources, error) {
 	var r CoeResources
 	var err error
-	if r.Images, err = e.rawList(ctx, hc, "/images/json", nil, "", "Id"); err != nil {
+	if r.Images, err = e.rawList(ctx, hc, "/images/json", nil, "", "Id", nil); err != nil {
 		return r, err
 	}
-	if r.Volumes, err = e.rawList(ctx, hc, "/volumes", nil, "Volumes", "Name"); err != nil {
+	if r.Volumes, err = e.rawList(ctx, hc, "/volumes", nil, "Volumes", "Name", nil); err != nil {
 		return r, err
 	}
-	if r.Networks, err = e.rawList(ctx, hc, "/networks", nil, "", "Id"); err != nil {
+	if r.Networks, err = e.rawList(ctx, hc, "/networks", nil, "", "Id", nil); err != nil {
 		return r, err
 	}
 	return r, nil
@@ -629,13 +629,13 @@ func (e *Engine) RawLists(ctx context.Context) (CoeResources, error) {
 	if err != nil {
 		return r, err
 	}
-	r.Containers, err = e.rawContainers(ctx, nil)
+	r.Containers, err = e.rawContainers(ctx, nil, nil)
 	return r, err
 }
 
 // rawList GETs an engine API list; wrap names the object key holding the
 // array ("Volumes" for /volumes), sortKey the key to order items by.
-func (e *Engine) rawList(ctx context.Context, hc *http.Client, path string, q url.Values, wrap, sortKey string, cache ...map[string]any) ([]any, error) {
+func (e *Engine) rawList(ctx context.Context, hc *http.Client, path string, q url.Values, wrap, sortKey string, cache *itemCache) ([]any, error) {
 	if hc == nil {
 		hc = e.cli.HTTPClient()
 	}
@@ -660,10 +660,14 @@ func (e *Engine) rawList(ctx context.Context, hc *http.Client, path string, q ur
 		return nil, fmt.Errorf("docker %s: %w", path, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer bodyBuffers.Put(buf)
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, 64<<20)); err != nil {
 		return nil, fmt.Errorf("docker %s: %w", path, err)
 	}
+	body := buf.Bytes() // decoded below into copies; buf is reused
+
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("docker %s: %s: %s", path, resp.Status, bytes.TrimSpace(body))
 	}
@@ -682,14 +686,9 @@ func (e *Engine) rawList(ctx context.Context, hc *http.Client, path string, q ur
 	if err != nil {
 		return nil, fmt.Errorf("docker %s: %w", path, err)
 	}
-	var old, next map[string]any
-	if len(cache) > 0 && cache[0] != nil {
-		old, next = cache[0], make(map[string]any, len(rawItems))
-	}
 	out := make([]any, 0, len(rawItems))
 	for _, ri := range rawItems {
-		if v, ok := old[string(ri)]; ok {
-			next[string(ri)] = v
+		if v, ok := cache.get(ri); ok {
 			out = append(out, v)
 			continue
 		}
@@ -698,18 +697,11 @@ func (e *Engine) rawList(ctx context.Context, hc *http.Client, path string, q ur
 			return nil, fmt.Errorf("docker %s: %w", path, err)
 		}
 		if v := dropNulls(it); v != nil {
-			if next != nil {
-				next[string(ri)] = v
-			}
+			cache.put(ri, v)
 			out = append(out, v)
 		}
 	}
-	if next != nil {
-		clear(old)
-		for k, v := range next {
-			old[k] = v
-		}
-	}
+	cache.swap()
 	sort.SliceStable(out, func(i, j int) bool {
 		a, _ := out[i].(map[string]any)
 		b, _ := out[j].(map[string]any)
@@ -718,6 +710,60 @@ func (e *Engine) rawList(ctx context.Context, hc *http.Client, path string, q ur
 		return x < y
 	})
 	return out, nil
+}
+
+// bodyBuffers are reused for the answers of the list calls, which are
+// read every tick.
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// itemCache maps the JSON of each item of the last list to its decoded
+// value. Items are keyed by a hash of their JSON and checked against the
+// JSON itself, so a hit costs no allocation. Decoded values are shared
+// between documents and never modified. A nil *itemCache caches nothing.
+type itemCache struct {
+	seed      maphash.Seed
+	cur, next map[uint64]cachedItem
+}
+
+type cachedItem struct {
+	raw string
+	v   any
+}
+
+func newItemCache() *itemCache {
+	return &itemCache{seed: maphash.MakeSeed(), cur: map[uint64]cachedItem{}, next: map[uint64]cachedItem{}}
+}
+
+// get returns the decoded value of raw from the last list, keeping it for
+// the next.
+func (c *itemCache) get(raw []byte) (any, bool) {
+	if c == nil {
+		return nil, false
+	}
+	h := maphash.Bytes(c.seed, raw)
+	it, ok := c.cur[h]
+	if !ok || it.raw != string(raw) {
+		return nil, false
+	}
+	c.next[h] = it
+	return it.v, true
+}
+
+// put records the decoded value of raw for the next list.
+func (c *itemCache) put(raw []byte, v any) {
+	if c == nil {
+		return
+	}
+	c.next[maphash.Bytes(c.seed, raw)] = cachedItem{raw: string(raw), v: v}
+}
+
+// swap makes this list's items the ones the next list is compared with.
+func (c *itemCache) swap() {
+	if c == nil {
+		return
+	}
+	c.cur, c.next = c.next, c.cur
+	clear(c.next)
 }
 
 // dropNulls removes null values from maps and arrays, recursively.

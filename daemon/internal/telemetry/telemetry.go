@@ -15,6 +15,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"net"
@@ -25,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/shirou/gopsutil/v3/cpu"
@@ -459,30 +461,25 @@ func netStats(ctx context.Context, smp *client.Sample) []any {
 // interface (container veths are skipped).
 func addresses(withType bool) (gw, gwIP string, out []any) {
 	gw = defaultRouteIface()
-	ifs, err := net.Interfaces()
-	if err != nil {
-		return gw, "", nil
+	byIndex := addressesByIndex(gw)
+	indexes := make([]int, 0, len(byIndex))
+	for i := range byIndex {
+		indexes = append(indexes, i)
 	}
-	for _, i := range ifs {
-		if virtualIface(i.Name) && i.Name != gw {
-			continue
-		}
-		addrs, _ := i.Addrs()
+	sort.Ints(indexes)
+	for _, i := range indexes {
+		ifc := byIndex[i]
 		var ips []any
-		for _, a := range addrs {
-			n, ok := a.(*net.IPNet)
-			if !ok {
+		for _, a := range ifc.ips {
+			if ifc.name == gw && gwIP == "" && a.To4() != nil {
+				gwIP = a.String()
+			}
+			if virtualIface(ifc.name) {
 				continue
 			}
-			if i.Name == gw && gwIP == "" && n.IP.To4() != nil {
-				gwIP = n.IP.String()
-			}
-			if virtualIface(i.Name) {
-				continue
-			}
-			ip := map[string]any{"address": n.IP.String()}
+			ip := map[string]any{"address": a.String()}
 			if withType {
-				if n.IP.To4() != nil {
+				if a.To4() != nil {
 					ip["type"] = "v4"
 				} else {
 					ip["type"] = "v6"
@@ -491,10 +488,86 @@ func addresses(withType bool) (gw, gwIP string, out []any) {
 			ips = append(ips, ip)
 		}
 		if len(ips) > 0 {
-			out = append(out, map[string]any{"interface": i.Name, "ips": ips})
+			out = append(out, map[string]any{"interface": ifc.name, "ips": ips})
 		}
 	}
 	return gw, gwIP, out
+}
+
+// ifaceAddrs are one interface's addresses.
+type ifaceAddrs struct {
+	name string
+	ips  []net.IP
+}
+
+// addressesByIndex returns the addresses of the host's real interfaces
+// (and of gw), by interface index. A host running many containers has a
+// veth interface for each, so it names interfaces from /sys/class/net and
+// reads every address in one netlink dump, instead of dumping every link
+// and then the addresses once per interface (net.Interfaces + Addrs).
+func addressesByIndex(gw string) map[int]*ifaceAddrs {
+	want := map[int]*ifaceAddrs{}
+	entries, err := os.ReadDir("/sys/class/net")
+	if err != nil {
+		return want
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if virtualIface(name) && name != gw {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/sys/class/net", name, "ifindex"))
+		if err != nil {
+			continue
+		}
+		if i, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			want[i] = &ifaceAddrs{name: name}
+		}
+	}
+	if len(want) == 0 {
+		return want
+	}
+	tab, err := syscall.NetlinkRIB(syscall.RTM_GETADDR, syscall.AF_UNSPEC)
+	if err != nil {
+		return want
+	}
+	msgs, err := syscall.ParseNetlinkMessage(tab)
+	if err != nil {
+		return want
+	}
+	for i := range msgs {
+		m := &msgs[i]
+		if m.Header.Type != syscall.RTM_NEWADDR || len(m.Data) < syscall.SizeofIfAddrmsg {
+			continue
+		}
+		// struct ifaddrmsg: family, prefixlen, flags, scope (one byte
+		// each), then the interface index (native-endian uint32).
+		index := int(binary.NativeEndian.Uint32(m.Data[4:8]))
+		ifc, ok := want[index]
+		if !ok {
+			continue
+		}
+		attrs, err := syscall.ParseNetlinkRouteAttr(m)
+		if err != nil {
+			continue
+		}
+		var addr, local net.IP
+		for _, a := range attrs {
+			switch a.Attr.Type {
+			case syscall.IFA_ADDRESS:
+				addr = net.IP(append([]byte(nil), a.Value...))
+			case syscall.IFA_LOCAL:
+				local = net.IP(append([]byte(nil), a.Value...))
+			}
+		}
+		if m.Data[0] == syscall.AF_INET && local != nil {
+			addr = local // the local end of a point-to-point link
+		}
+		if len(addr) == net.IPv4len || len(addr) == net.IPv6len {
+			ifc.ips = append(ifc.ips, addr)
+		}
+	}
+	return want
 }
 
 // defaultRouteIface returns the interface of the IPv4 default route.
