@@ -53,7 +53,7 @@ func (f *fakeDesktop) snapshot() (menus int, errs, infos []string, quits int) {
 func TestAppWithBerthd(t *testing.T) {
 	d := startBerthd(t)
 	dump := filepath.Join(t.TempDir(), "menu.json")
-	a := newApp(discard(), newBerthd(d.socket), hooks{MenuDump: dump, QuitAfter: 1500 * time.Millisecond}, "0.0.0-test", time.Now())
+	a := newApp(discard(), newBerthd(d.Socket), hooks{MenuDump: dump, QuitAfter: 1500 * time.Millisecond}, "0.0.0-test", time.Now())
 	fd := &fakeDesktop{}
 	a.start(fd)
 	defer a.stop()
@@ -80,7 +80,7 @@ func TestAppWithBerthd(t *testing.T) {
 		t.Errorf("launch error dialog: %q; want berthd's JSON message", errs[0])
 	}
 	t.Logf("berthd said: %s", errs[0])
-	if !strings.Contains(d.log.String(), "method=POST path=/api/v1/session") {
+	if !strings.Contains(d.Log.String(), "method=POST path=/api/v1/session") {
 		t.Error("berthd's log shows no POST /api/v1/session")
 	}
 

@@ -27,6 +27,8 @@ import (
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/image"
 	dockerclient "github.com/docker/docker/client"
+
+	"github.com/berth-edge/berth/daemon/berthdtest"
 )
 
 // needDesktop skips unless berth-desktop can be built and shown here.
@@ -59,7 +61,7 @@ func desktopBinary(t testing.TB) string {
 	desktopOnce.Do(func() {
 		desktopPath = filepath.Join(dir, "berth-desktop")
 		cmd := exec.Command("go", "build", "-tags", "desktop,production,webkit2_41", "-ldflags", "-X main.version=0.0.0-test", "-o", desktopPath, "./gui")
-		cmd.Dir = repoRoot(t)
+		cmd.Dir = berthdtest.RepoRoot(t)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			desktopErr = fmt.Errorf("go build -tags desktop,production,webkit2_41 ./gui: %v\n%s", err, out)
@@ -83,7 +85,7 @@ func startXvfb(t testing.TB) string {
 			continue
 		}
 		cmd := exec.Command("Xvfb", fmt.Sprintf(":%d", n), "-screen", "0", "1280x800x24", "-nolisten", "tcp", "-ac")
-		log := &syncBuffer{}
+		log := &berthdtest.SyncBuffer{}
 		cmd.Stdout, cmd.Stderr = log, log
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		if err := cmd.Start(); err != nil {
@@ -174,13 +176,13 @@ func labelledImage(t testing.TB, ref, types string) {
 // desktopProc is one running berth-desktop.
 type desktopProc struct {
 	cmd  *exec.Cmd
-	log  *syncBuffer
+	log  *berthdtest.SyncBuffer
 	done chan error
 }
 
 func launchDesktop(t testing.TB, bin string, env ...string) *desktopProc {
 	t.Helper()
-	p := &desktopProc{log: &syncBuffer{}, done: make(chan error, 1)}
+	p := &desktopProc{log: &berthdtest.SyncBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(bin, "--verbose")
 	p.cmd.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "LANG=C.UTF-8"}, env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
@@ -227,7 +229,7 @@ func screenshot(t testing.TB, display, name string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(repoRoot(t), "build", "test-artifacts")
+	dir := filepath.Join(berthdtest.RepoRoot(t), "build", "test-artifacts")
 	mkdir(t.(*testing.T), dir)
 	path := filepath.Join(dir, name)
 	f, err := os.Create(path)
@@ -305,7 +307,7 @@ func TestDesktopUnderXvfb(t *testing.T) {
 
 	dir := t.TempDir()
 	dump, timing := filepath.Join(dir, "menu.json"), filepath.Join(dir, "timing.json")
-	env := []string{"DISPLAY=" + display, "BERTH_SOCKET=" + d.socket, "BERTH_DESKTOP_MENU_DUMP=" + dump,
+	env := []string{"DISPLAY=" + display, "BERTH_SOCKET=" + d.Socket, "BERTH_DESKTOP_MENU_DUMP=" + dump,
 		"BERTH_DESKTOP_TIMING=" + timing, "BERTH_DESKTOP_QUIT_AFTER=20s", "XDG_SESSION_TYPE=x11"}
 	if bus != "" {
 		env = append(env, "DBUS_SESSION_BUS_ADDRESS="+bus)
@@ -419,7 +421,7 @@ func BenchmarkStartupToAppsPainted(b *testing.B) {
 		dir := b.TempDir()
 		timing := filepath.Join(dir, "timing.json")
 		start := time.Now()
-		p := launchDesktop(b, bin, "DISPLAY="+display, "BERTH_SOCKET="+d.socket, "BERTH_DESKTOP_TIMING="+timing, "BERTH_DESKTOP_QUIT_AFTER=1s")
+		p := launchDesktop(b, bin, "DISPLAY="+display, "BERTH_SOCKET="+d.Socket, "BERTH_DESKTOP_TIMING="+timing, "BERTH_DESKTOP_QUIT_AFTER=1s")
 		var tm startupTiming
 		win := 0.0
 		deadline := time.Now().Add(60 * time.Second)

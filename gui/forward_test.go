@@ -70,7 +70,7 @@ func get(t *testing.T, url string) (int, http.Header, string) {
 func TestForwardToBerthd(t *testing.T) {
 	d := startBerthd(t)
 	var answered atomic.Int32
-	srv := page(t, NewForwarder(d.socket, discard(), func() { answered.Add(1) }))
+	srv := page(t, NewForwarder(d.Socket, discard(), func() { answered.Add(1) }))
 
 	code, hdr, body := get(t, srv.URL+"/api/v1/status")
 	var st client.Status
@@ -105,7 +105,7 @@ func TestForwardToBerthd(t *testing.T) {
 // they are written, not when the answer ends.
 func TestForwardStreamsEvents(t *testing.T) {
 	d := startBerthd(t)
-	srv := page(t, NewForwarder(d.socket, discard(), nil))
+	srv := page(t, NewForwarder(d.Socket, discard(), nil))
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/api/v1/events", nil)
@@ -269,9 +269,9 @@ func TestForwardWebSocket(t *testing.T) {
 // page does).
 func BenchmarkForwardApps(b *testing.B) {
 	d := startBerthd(b)
-	srv := httptest.NewServer(NewForwarder(d.socket, discard(), nil))
+	srv := httptest.NewServer(NewForwarder(d.Socket, discard(), nil))
 	defer srv.Close()
-	direct := newBerthd(d.socket).http
+	direct := newBerthd(d.Socket).http
 	do := func(c *http.Client, url string) {
 		resp, err := c.Get(url)
 		if err != nil {

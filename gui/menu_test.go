@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/berth-edge/berth/daemon/berthdtest"
 	"github.com/berth-edge/berth/daemon/client"
 )
 
@@ -281,7 +282,7 @@ func TestAboutText(t *testing.T) {
 // the package installs (build/appicon.png, rendered from
 // build/berth-desktop.svg).
 func TestWindowIconIsTheAppIcon(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(repoRoot(t), "build", "appicon.png"))
+	b, err := os.ReadFile(filepath.Join(berthdtest.RepoRoot(t), "build", "appicon.png"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/goreleaser/nfpm/v2"
 	"github.com/goreleaser/nfpm/v2/files"
 )
 
@@ -122,18 +121,9 @@ func berthSpec(ctx context.Context, s *stage) (*spec, error) {
 	}
 	c = append(c, docs...)
 
-	var scripts nfpm.Scripts
-	for _, sc := range []struct {
-		name string
-		dst  *string
-	}{{"postinst", &scripts.PostInstall}, {"prerm", &scripts.PreRemove}, {"postrm", &scripts.PostRemove}} {
-		b, err := embeddedFile(sc.name)
-		if err != nil {
-			return nil, err
-		}
-		if *sc.dst, err = s.write("berth-scripts/"+sc.name, b, 0o755); err != nil {
-			return nil, err
-		}
+	scripts, err := s.maintainerScripts("berth-scripts", "postinst", "prerm", "postrm")
+	if err != nil {
+		return nil, err
 	}
 
 	return &spec{
@@ -160,12 +150,9 @@ members may use the local API (/run/berth/berthd.sock).`,
 }
 
 func (s *stage) berthdManPage(ctx context.Context, bin string) ([]byte, error) {
-	help, err := runHelp(ctx, bin, "-h")
+	help, err := programHelp(ctx, bin, "berthd", "-h", "-config")
 	if err != nil {
 		return nil, err
-	}
-	if !strings.Contains(help, "-config") {
-		return nil, fmt.Errorf("berthd -h does not look like berthd's help:\n%s", help)
 	}
 	return manPage{
 		Name: "berthd", Section: 8, Source: "berth " + s.version.Upstream, Manual: "System Administration", Date: s.mtime,

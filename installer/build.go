@@ -259,6 +259,42 @@ func runHelp(ctx context.Context, bin string, args ...string) (string, error) {
 	return string(out), nil
 }
 
+// programHelp is the help text of program (at bin) for flag, checked to
+// hold marker, so that a wrong binary is not documented.
+func programHelp(ctx context.Context, bin, program, flag, marker string) (string, error) {
+	help, err := runHelp(ctx, bin, flag)
+	if err != nil {
+		return "", err
+	}
+	if !strings.Contains(help, marker) {
+		return "", fmt.Errorf("%s %s does not look like %s's help:\n%s", program, flag, program, help)
+	}
+	return help, nil
+}
+
+// maintainerScripts stages a package's maintainer scripts, the
+// installer/files entries named postinst, prerm and postrm ("" for none),
+// under dir.
+func (s *stage) maintainerScripts(dir, postinst, prerm, postrm string) (nfpm.Scripts, error) {
+	var scripts nfpm.Scripts
+	for _, sc := range []struct {
+		name string
+		dst  *string
+	}{{postinst, &scripts.PostInstall}, {prerm, &scripts.PreRemove}, {postrm, &scripts.PostRemove}} {
+		if sc.name == "" {
+			continue
+		}
+		b, err := embeddedFile(sc.name)
+		if err != nil {
+			return scripts, err
+		}
+		if *sc.dst, err = s.write(dir+"/"+sc.name, b, 0o755); err != nil {
+			return scripts, err
+		}
+	}
+	return scripts, nil
+}
+
 // write stages a file and returns its path.
 func (s *stage) write(name string, data []byte, mode os.FileMode) (string, error) {
 	p := filepath.Join(s.dir, "files", name)

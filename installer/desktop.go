@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/goreleaser/nfpm/v2"
 	"github.com/goreleaser/nfpm/v2/files"
 )
 
@@ -66,18 +65,9 @@ func desktopSpec(ctx context.Context, s *stage) (*spec, error) {
 	}
 	c = append(c, docs...)
 
-	var scripts nfpm.Scripts
-	for _, sc := range []struct {
-		name string
-		dst  *string
-	}{{"desktop-postinst", &scripts.PostInstall}, {"desktop-postrm", &scripts.PostRemove}} {
-		b, err := embeddedFile(sc.name)
-		if err != nil {
-			return nil, err
-		}
-		if *sc.dst, err = s.write("berth-desktop-scripts/"+sc.name, b, 0o755); err != nil {
-			return nil, err
-		}
+	scripts, err := s.maintainerScripts("berth-desktop-scripts", "desktop-postinst", "", "desktop-postrm")
+	if err != nil {
+		return nil, err
 	}
 	return &spec{
 		name:    "berth-desktop",
@@ -163,12 +153,9 @@ func (s *stage) sharedLibDepends(ctx context.Context, bin string) ([]string, err
 
 // desktopManPage is berth-desktop(1), with its -h text.
 func (s *stage) desktopManPage(ctx context.Context, bin string) ([]byte, error) {
-	help, err := runHelp(ctx, bin, "-h")
+	help, err := programHelp(ctx, bin, "berth-desktop", "-h", "-socket")
 	if err != nil {
 		return nil, err
-	}
-	if !strings.Contains(help, "-socket") {
-		return nil, fmt.Errorf("berth-desktop -h does not look like berth-desktop's help:\n%s", help)
 	}
 	return manPage{
 		Name: "berth-desktop", Section: 1, Source: "berth " + s.version.Upstream, Manual: "User Commands", Date: s.mtime,

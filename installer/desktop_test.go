@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -18,20 +17,14 @@ func TestDesktopPackageMetadata(t *testing.T) {
 	if got, want := filepath.Base(d1), "berth-desktop_0.9.0+test1-1_"+mustDebArch(t)+".deb"; got != want {
 		t.Errorf("package file %s, want %s", got, want)
 	}
-	field := func(name string) string {
-		return strings.TrimSpace(mustRun(t, 30*time.Second, "dpkg-deb", "-f", d1, name))
-	}
-	for name, want := range map[string]string{
+	field := func(name string) string { return debField(t, d1, name) }
+	checkFields(t, d1, map[string]string{
 		"Package":      "berth-desktop",
 		"Version":      "0.9.0+test1-1",
 		"Architecture": mustDebArch(t),
 		"Section":      "science",
 		"Priority":     "optional",
-	} {
-		if got := field(name); got != want {
-			t.Errorf("%s: %q, want %q", name, got, want)
-		}
-	}
+	})
 	deps := strings.Split(field("Depends"), ", ")
 	var names []string
 	for _, d := range deps {
@@ -174,24 +167,14 @@ func TestChrootDesktopInstallPurge(t *testing.T) {
 	install := "apt-get install -y -qq --no-install-recommends " + in[0] + " " + in[1] + " >/dev/null"
 	mustChroot(t, root, install)
 	t.Logf("installed berth-desktop and its dependencies in %s", time.Since(start).Round(time.Second))
-	for p, want := range map[string]os.FileMode{
+	checkModes(t, root, map[string]os.FileMode{
 		"usr/bin/berth-desktop":                                   0o755,
 		"usr/share/applications/berth-desktop.desktop":            0o644,
 		"usr/share/icons/hicolor/scalable/apps/berth-desktop.svg": 0o644,
 		"usr/share/icons/hicolor/256x256/apps/berth-desktop.png":  0o644,
 		"etc/xdg/autostart/berth-desktop.desktop":                 0o644,
 		"usr/share/man/man1/berth-desktop.1.gz":                   0o644,
-	} {
-		fi, err := os.Stat(filepath.Join(root, p))
-		if err != nil {
-			t.Errorf("after install: %v", err)
-			continue
-		}
-		st := fi.Sys().(*syscall.Stat_t)
-		if fi.Mode().Perm() != want || st.Uid != 0 || st.Gid != 0 {
-			t.Errorf("/%s: mode %v uid %d gid %d, want %v root:root", p, fi.Mode().Perm(), st.Uid, st.Gid, want)
-		}
-	}
+	})
 	// The dependencies are enough for the program to load.
 	if out := mustChroot(t, root, "berth-desktop --version"); strings.TrimSpace(out) != "berth-desktop 0.9.0+test1" {
 		t.Errorf("berth-desktop --version in the chroot = %q", out)

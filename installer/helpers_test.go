@@ -9,8 +9,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/berth-edge/berth/daemon/berthdtest"
 )
 
 // The two builds the tests install: v1, then v2 as an upgrade whose default
@@ -42,17 +45,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		t.Fatalf("repository root not found at %s: %v", root, err)
-	}
-	return root
-}
+func repoRoot(t testing.TB) string { return berthdtest.RepoRoot(t) }
 
 // debs builds the v1 and v2 packages (berth and berth-desktop) once per
 // test binary and returns berth's.
@@ -134,6 +127,39 @@ func extracted(t testing.TB, deb string) string {
 	dir := t.TempDir()
 	mustRun(t, 30*time.Second, "dpkg-deb", "-x", deb, dir)
 	return dir
+}
+
+// debField is the control field name of the package file deb.
+func debField(t testing.TB, deb, name string) string {
+	t.Helper()
+	return strings.TrimSpace(mustRun(t, 30*time.Second, "dpkg-deb", "-f", deb, name))
+}
+
+// checkFields checks control fields of the package file deb.
+func checkFields(t testing.TB, deb string, want map[string]string) {
+	t.Helper()
+	for name, w := range want {
+		if got := debField(t, deb, name); got != w {
+			t.Errorf("%s: %q, want %q", name, got, w)
+		}
+	}
+}
+
+// checkModes checks that the files below root have the given modes and
+// belong to root:root.
+func checkModes(t testing.TB, root string, want map[string]os.FileMode) {
+	t.Helper()
+	for p, mode := range want {
+		fi, err := os.Stat(filepath.Join(root, p))
+		if err != nil {
+			t.Errorf("after install: %v", err)
+			continue
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if fi.Mode().Perm() != mode || st.Uid != 0 || st.Gid != 0 {
+			t.Errorf("/%s: mode %v uid %d gid %d, want %v root:root", p, fi.Mode().Perm(), st.Uid, st.Gid, mode)
+		}
+	}
 }
 
 // needTools skips the test when a command is missing.

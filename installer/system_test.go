@@ -8,7 +8,6 @@ package installer
 // a minute with a cached root, and skip with a message otherwise.
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -20,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/berth-edge/berth/daemon/berthdtest"
 )
 
 // TestChrootInstallUpgradePurge installs, upgrades, removes and purges the
@@ -37,24 +38,14 @@ func TestChrootInstallUpgradePurge(t *testing.T) {
 	// Install with apt, as an operator would; --no-install-recommends
 	// because the root has no package lists to fetch docker.io from.
 	mustChroot(t, root, "apt-get install -y --no-install-recommends "+in[0])
-	for p, want := range map[string]os.FileMode{
+	checkModes(t, root, map[string]os.FileMode{
 		"usr/sbin/berthd":                             0o755,
 		"usr/bin/berth":                               0o755,
 		"usr/lib/systemd/system/berthd.service":       0o644,
 		"etc/berth/config.toml":                       0o640,
 		"usr/share/bash-completion/completions/berth": 0o644,
 		"usr/share/man/man8/berthd.8.gz":              0o644,
-	} {
-		fi, err := os.Stat(filepath.Join(root, p))
-		if err != nil {
-			t.Errorf("after install: %v", err)
-			continue
-		}
-		st := fi.Sys().(*syscall.Stat_t)
-		if fi.Mode().Perm() != want || st.Uid != 0 || st.Gid != 0 {
-			t.Errorf("/%s: mode %v uid %d gid %d, want %v root:root", p, fi.Mode().Perm(), st.Uid, st.Gid, want)
-		}
-	}
+	})
 	gid, _, ok := groupOf(root, "berth")
 	if !ok || gid >= 1000 || gid == 0 {
 		t.Errorf("group berth: ok=%v gid=%d, want a system group", ok, gid)
@@ -281,25 +272,8 @@ type machine struct {
 	cmd     *exec.Cmd
 	init    int
 	exited  chan struct{}
-	console *syncBuffer
+	console *berthdtest.SyncBuffer
 	once    sync.Once
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // boot starts systemd in root and waits until the boot is finished. The
@@ -309,7 +283,7 @@ func (s *syncBuffer) String() string {
 // m.cmd is timeout(1), the parent of systemd-nspawn.
 func boot(t *testing.T, root string) *machine {
 	t.Helper()
-	m := &machine{t: t, root: root, exited: make(chan struct{}), console: &syncBuffer{}}
+	m := &machine{t: t, root: root, exited: make(chan struct{}), console: &berthdtest.SyncBuffer{}}
 	name := fmt.Sprintf("berth-test-%d", os.Getpid())
 	// timeout(1) powers the container off (SIGTERM to nspawn) even if this
 	// test binary dies without running its cleanups.

@@ -20,13 +20,13 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/berth-edge/berth/daemon/berthdtest"
 	"github.com/berth-edge/berth/daemon/client"
 )
 
@@ -35,71 +35,18 @@ var updateScreenshots = flag.Bool("update-screenshots", false, "also copy the sc
 // docShots are the screenshots the README shows.
 var docShots = map[string]bool{"apps": true, "launch": true, "box": true, "telemetry": true, "logs": true}
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// repoRoot is the module's root directory.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatalf("go env GOMOD: %v", err)
-	}
-	return filepath.Dir(strings.TrimSpace(string(out)))
-}
-
-// berthdBinary builds berthd once per test process.
-func berthdBinary(t testing.TB) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "berthd-ui-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "berthd")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/berth-edge/berth/daemon/cmd/berthd").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build berthd: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
-
-// syncBuffer collects berthd's log.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+// TestMain removes the berthd binary the tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	berthdtest.RemoveBinary()
+	os.Exit(code)
 }
 
 // berthd is one running daemon with its web listener.
 type berthd struct {
-	t      testing.TB
-	dir    string
-	socket string
-	base   string // http://127.0.0.1:PORT
-	token  string
-	cmd    *exec.Cmd
-	log    *syncBuffer
-	done   chan error
+	*berthdtest.Daemon
+	base  string // http://127.0.0.1:PORT
+	token string
 }
 
 // freePort returns a loopback port nobody listens on right now.
@@ -123,58 +70,19 @@ func startBerthd(t testing.TB, config string) *berthd {
 	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	d := &berthd{t: t, dir: dir, socket: filepath.Join(dir, "berthd.sock"),
-		base: fmt.Sprintf("http://127.0.0.1:%d", port), log: &syncBuffer{}, done: make(chan error, 1)}
-	d.cmd = exec.Command(berthdBinary(t), "--config", cfg, "--state-dir", dir, "--socket", d.socket,
-		"--web-listen", fmt.Sprintf("127.0.0.1:%d", port), "--log-level", "debug")
-	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { d.done <- d.cmd.Wait() }()
-	t.Cleanup(func() {
-		d.stop()
-		if t.Failed() {
-			t.Logf("berthd log:\n%s", d.log.String())
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	d := &berthd{base: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	d.Daemon = berthdtest.Start(t, berthdtest.Config{StateDir: dir, ConfigFile: cfg, WebListen: fmt.Sprintf("127.0.0.1:%d", port)})
+	d.WaitFor(t, "web listener", func() bool {
 		b, err := os.ReadFile(filepath.Join(dir, "web-token"))
 		if c, derr := net.Dial("tcp", strings.TrimPrefix(d.base, "http://")); derr == nil && err == nil && len(bytes.TrimSpace(b)) > 0 {
 			c.Close()
 			d.token = string(bytes.TrimSpace(b))
-			return d
+			return true
 		}
-		select {
-		case err := <-d.done:
-			d.done <- err
-			t.Fatalf("berthd exited: %v\n%s", err, d.log.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("berthd's web listener never answered\n%s", d.log.String())
-		}
-	}
+		return false
+	})
+	return d
 }
-
-func (d *berthd) stop() {
-	if d.cmd.ProcessState != nil {
-		return
-	}
-	_ = d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-d.done:
-		d.done <- err
-	case <-time.After(20 * time.Second):
-		_ = d.cmd.Process.Kill()
-		d.done <- <-d.done
-		d.t.Errorf("berthd did not stop within 20s of SIGTERM")
-	}
-}
-
-// client is a client of d's socket (as root: an admin).
-func (d *berthd) client() *client.Client { return client.New(d.socket) }
 
 // has reports whether berthd serves path (GET) on its socket: features
 // that have not landed answer 404 "no such route".
@@ -182,7 +90,7 @@ func (d *berthd) has(path string) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var raw []byte
-	err := d.client().Get(ctx, path, (*jsonRaw)(&raw))
+	err := d.Client().Get(ctx, path, (*jsonRaw)(&raw))
 	var ae *client.APIError
 	return !(errors.As(err, &ae) && ae.Status == 404 && strings.HasPrefix(ae.Message, "no such route"))
 }
@@ -334,7 +242,7 @@ func (p *page) screenshot(name string) {
 	if err != nil {
 		p.t.Fatalf("screenshot: %v", err)
 	}
-	root := repoRoot(p.t)
+	root := berthdtest.RepoRoot(p.t)
 	dirs := []string{filepath.Join(root, "build", "test-artifacts")}
 	if *updateScreenshots && docShots[name] {
 		dirs = append(dirs, filepath.Join(root, "docs", "screenshots"))

@@ -109,12 +109,12 @@ func TestUILaunchLogsAndStop(t *testing.T) {
 		}
 	}
 
-	sessions, err := d.client().Sessions(context.Background(), client.SessionFilter{})
+	sessions, err := d.Client().Sessions(context.Background(), client.SessionFilter{})
 	if err != nil || len(sessions) != 1 {
 		t.Fatalf("sessions = %+v, %v", sessions, err)
 	}
 	id := sessions[0].ID
-	t.Cleanup(func() { _ = d.client().Delete(context.Background(), id) })
+	t.Cleanup(func() { _ = d.Client().Delete(context.Background(), id) })
 
 	// Apps shows it, with its connect button.
 	p.key("Escape")
@@ -216,7 +216,7 @@ func TestUILaunchPullsFromRegistry(t *testing.T) {
 		t.Skip("this berthd serves no sessions or catalog API yet")
 	}
 	pctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	err = d.client().PutRegistry(pctx, "e2e", client.RegistryCredential{Server: reg.Host(), Username: "puller", Password: "s3cret-pw"})
+	err = d.Client().PutRegistry(pctx, "e2e", client.RegistryCredential{Server: reg.Host(), Username: "puller", Password: "s3cret-pw"})
 	cancel()
 	if err != nil {
 		t.Fatalf("storing the credential: %v", err)
@@ -236,10 +236,10 @@ func TestUILaunchPullsFromRegistry(t *testing.T) {
 	p.run(chromedp.Click(chromedp.CSS("#launch-submit")))
 	p.waitJS("the session running", `document.getElementById("lp-status").textContent === "Running"`, 120*time.Second)
 	details := eval[[]string](p, `window.__details`)
-	sessions, err := d.client().Sessions(context.Background(), client.SessionFilter{})
+	sessions, err := d.Client().Sessions(context.Background(), client.SessionFilter{})
 	if err == nil && len(sessions) == 1 {
 		id := sessions[0].ID
-		t.Cleanup(func() { _ = d.client().Delete(context.Background(), id) })
+		t.Cleanup(func() { _ = d.Client().Delete(context.Background(), id) })
 	}
 	pulled := false
 	for _, s := range details {

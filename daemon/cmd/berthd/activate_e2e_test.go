@@ -28,7 +28,7 @@ func TestActivateFromLocalAPI(t *testing.T) {
 	box := cp.CreateNuvlabox("linked-from-the-ui")
 	dir := t.TempDir()
 	d := startDaemon(t, dir, nil)
-	c := d.client()
+	c := d.Client()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
@@ -74,11 +74,11 @@ func TestActivateFromLocalAPI(t *testing.T) {
 		t.Fatalf("second activation: want 409, got %v", err)
 	}
 
-	if err := d.stop(); err != nil {
+	if err := d.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	d = startDaemon(t, dir, nil)
-	c = d.client()
+	c = d.Client()
 	eventually(t, 30*time.Second, "still linked after a restart", func() (bool, string) {
 		st, err := c.Status(ctx)
 		return err == nil && st.Mode == "nuvla" && st.State == "online", mustJSON(st)

@@ -13,6 +13,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/go-connections/nat"
 
+	"github.com/berth-edge/berth/daemon/berthdtest"
 	"github.com/berth-edge/berth/daemon/internal/engine/enginetest"
 	"github.com/berth-edge/berth/daemon/internal/nuvla/nuvlatest"
 )
@@ -128,7 +129,7 @@ func BenchmarkIdleRSS20(b *testing.B) {
 	var rss []float64
 	for b.Loop() {
 		time.Sleep(100 * time.Millisecond)
-		rss = append(rss, rssMiB(b, d.cmd.Process.Pid))
+		rss = append(rss, rssMiB(b, d.Cmd.Process.Pid))
 	}
 	slices.Sort(rss)
 	b.ReportMetric(rss[len(rss)/2], "MiB-rss")
@@ -153,7 +154,7 @@ func rssMiB(b *testing.B, pid int) float64 {
 // BenchmarkReady measures the time from exec to READY=1 (standalone, fresh
 // state file).
 func BenchmarkReady(b *testing.B) {
-	berthdBinary(b)
+	berthdtest.Binary(b)
 	var ds []time.Duration
 	for b.Loop() {
 		n := listenNotify(b)
@@ -163,7 +164,7 @@ func BenchmarkReady(b *testing.B) {
 		eventually(b, 10*time.Second, "READY=1", func() (bool, string) { return n.count("READY=1") > 0, "" })
 		at, _ := n.first("READY=1")
 		ds = append(ds, at.Sub(start))
-		d.stop()
+		d.Stop()
 	}
 	b.ReportMetric(ms(median(ds)), "ms-to-ready")
 	b.ReportMetric(0, "ns/op")

@@ -15,6 +15,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
 
+	"github.com/berth-edge/berth/daemon/berthdtest"
 	"github.com/berth-edge/berth/daemon/internal/engine/enginetest"
 	"github.com/berth-edge/berth/daemon/internal/nuvla"
 	"github.com/berth-edge/berth/daemon/internal/nuvla/nuvlatest"
@@ -29,7 +30,7 @@ type e2e struct {
 	image  string
 	dir    string
 	env    []string
-	d      *daemonProc
+	d      *berthdtest.Daemon
 }
 
 func newE2E(t testing.TB) *e2e {
@@ -53,7 +54,7 @@ func newE2E(t testing.TB) *e2e {
 	return e
 }
 
-func (e *e2e) start() *daemonProc {
+func (e *e2e) start() *berthdtest.Daemon {
 	e.d = startDaemon(e.t, e.dir, e.env)
 	return e.d
 }
@@ -209,7 +210,7 @@ func TestEndToEnd(t *testing.T) {
 
 	// The local API shows the app with its port and resolved URL.
 	// Other tests may share this Docker engine: look for this app only.
-	app, err := e.d.client().App(context.Background(), uuid)
+	app, err := e.d.Client().App(context.Background(), uuid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,15 +235,15 @@ func TestEndToEnd(t *testing.T) {
 	if left := e.cp.Search("credential", "parent='"+dep+"'"); len(left) != 0 {
 		t.Fatalf("deployment credentials left: %s", mustJSON(left))
 	}
-	if app, err := e.d.client().App(context.Background(), uuid); err == nil {
+	if app, err := e.d.Client().App(context.Background(), uuid); err == nil {
 		t.Fatalf("berth apps still lists %s after stop: %s", uuid, mustJSON(app))
 	}
 
 	// No secret reached the log.
-	if s := fmt.Sprint(creds["api-secret"]); s == "" || strings.Contains(e.d.log.String(), s) {
+	if s := fmt.Sprint(creds["api-secret"]); s == "" || strings.Contains(e.d.Log.String(), s) {
 		t.Fatalf("the deployment's api secret appears in berthd's log")
 	}
-	if err := e.d.stop(); err != nil {
+	if err := e.d.Stop(); err != nil {
 		t.Fatalf("berthd did not exit cleanly on SIGTERM: %v", err)
 	}
 }
@@ -322,14 +323,14 @@ func TestKilledDuringStart(t *testing.T) {
 		j, _ := e.cp.Resource(jobID)
 		return j["state"] == "RUNNING", fmt.Sprint(j["state"])
 	})
-	d.kill()
+	d.Kill()
 
 	d2 := e.start()
 	job := e.waitJob(jobID)
 	if job["state"] != "SUCCESS" {
 		t.Fatalf("job after restart ended %v: %v", job["state"], job["status-message"])
 	}
-	if !strings.Contains(d2.log.String(), "resuming job from the journal") {
+	if !strings.Contains(d2.Log.String(), "resuming job from the journal") {
 		t.Errorf("the restarted berthd did not resume the interrupted job from its journal")
 	}
 	cs := e.containers(uuid)
@@ -338,7 +339,7 @@ func TestKilledDuringStart(t *testing.T) {
 	}
 	// Restarting berthd again does not restart the app.
 	startedAt := cs[0].Created
-	e.d.stop()
+	e.d.Stop()
 	e.start()
 	time.Sleep(2 * time.Second)
 	cs = e.containers(uuid)
@@ -380,26 +381,26 @@ func TestControlPlaneLink(t *testing.T) {
 		return logins() == before+1, fmt.Sprint(logins())
 	})
 	eventually(t, 10*time.Second, "heartbeats after the re-login", func() (bool, string) {
-		st, err := d.client().Status(context.Background())
+		st, err := d.Client().Status(context.Background())
 		return err == nil && st.State == "online" && time.Since(st.Nuvla.LastHeartbeat) < 3*time.Second, mustJSON(st.Nuvla)
 	})
 
 	e.cp.SetNuvlaboxField(e.box, "heartbeat-interval", 17)
 	eventually(t, 10*time.Second, "the new heartbeat interval", func() (bool, string) {
-		st, _ := d.client().Status(context.Background())
+		st, _ := d.Client().Status(context.Background())
 		return st.Nuvla != nil && st.Nuvla.HeartbeatInterval == 17, mustJSON(st.Nuvla)
 	})
 
 	e.cp.Decommission(e.box)
 	eventually(t, 60*time.Second, "state decommissioned", func() (bool, string) {
-		st, _ := d.client().Status(context.Background())
+		st, _ := d.Client().Status(context.Background())
 		return st.State == "decommissioned", st.State + ": " + st.Message
 	})
 	if cs := e.containers(uuid); len(cs) != 1 || cs[0].State != "running" {
 		t.Fatalf("decommissioning stopped the apps: %s", mustJSON(cs))
 	}
 	// berthd stays up and answers.
-	if _, err := d.client().Apps(context.Background()); err != nil {
+	if _, err := d.Client().Apps(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 }

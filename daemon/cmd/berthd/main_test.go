@@ -59,7 +59,7 @@ func TestDamagedStateFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := startDaemon(t, dir, nil)
-	if _, err := d.client().Status(t.Context()); err != nil {
+	if _, err := d.Client().Status(t.Context()); err != nil {
 		t.Fatalf("berthd does not answer after a damaged state file: %v", err)
 	}
 	moved, _ := filepath.Glob(filepath.Join(dir, "state.db.corrupt-*"))
@@ -67,7 +67,7 @@ func TestDamagedStateFile(t *testing.T) {
 		t.Fatalf("damaged file not kept aside: %v", moved)
 	}
 	eventually(t, 5*time.Second, "a log line naming the moved file", func() (bool, string) {
-		return strings.Contains(d.log.String(), filepath.Base(moved[0])), ""
+		return strings.Contains(d.Log.String(), filepath.Base(moved[0])), ""
 	})
 }
 

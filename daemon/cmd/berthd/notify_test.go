@@ -99,7 +99,7 @@ func TestSystemdNotify(t *testing.T) {
 	if i := indexOf(msgs, "READY=1"); i < 0 || indexOf(msgs, "STATUS=opening state file") > i {
 		t.Errorf("READY=1 before start-up finished: %q", msgs)
 	}
-	if err := d.stop(); err != nil {
+	if err := d.Stop(); err != nil {
 		t.Fatalf("exit after SIGTERM: %v", err)
 	}
 	if n.count("STOPPING=1") != 1 {

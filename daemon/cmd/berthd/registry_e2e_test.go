@@ -94,7 +94,7 @@ func TestEndToEndPrivateRegistry(t *testing.T) {
 	if cs[0].ImageID != pulled.ID {
 		t.Errorf("container runs image %s, want the pulled %s", cs[0].ImageID, pulled.ID)
 	}
-	log := e.d.log.String()
+	log := e.d.Log.String()
 	if !strings.Contains(log, "pulled image") || !strings.Contains(log, ref) {
 		t.Errorf("berthd's log does not show the pull of %s", ref)
 	}
@@ -106,11 +106,11 @@ func TestEndToEndPrivateRegistry(t *testing.T) {
 	if job := e.waitJob(stopID); job["state"] != "SUCCESS" {
 		t.Fatalf("stop job ended %v: %v", job["state"], job["status-message"])
 	}
-	if err := e.d.stop(); err != nil {
+	if err := e.d.Stop(); err != nil {
 		t.Errorf("berthd did not exit cleanly on SIGTERM: %v", err)
 	}
 	for _, secret := range []string{pass, wrong} {
-		if strings.Contains(e.d.log.String(), secret) {
+		if strings.Contains(e.d.Log.String(), secret) {
 			t.Fatalf("a registry password appears in berthd's log")
 		}
 	}

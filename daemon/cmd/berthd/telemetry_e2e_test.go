@@ -109,7 +109,7 @@ func TestTelemetrySync(t *testing.T) {
 
 	var last bclient.Telemetry
 	eventually(t, 15*time.Second, "the server's status to equal berthd's acknowledged document", func() (bool, string) {
-		tel, err := d.client().Telemetry(ctx, false)
+		tel, err := d.Client().Telemetry(ctx, false)
 		if err != nil {
 			return false, err.Error()
 		}
@@ -173,7 +173,7 @@ func TestTelemetrySync(t *testing.T) {
 	// re-reads the document and is in sync again.
 	e.cp.SetResourceField(e.statusID(), "resources", nil)
 	eventually(t, 15*time.Second, "a plain PUT after the refused patch, and the documents in sync", func() (bool, string) {
-		tel, err := d.client().Telemetry(ctx, false)
+		tel, err := d.Client().Telemetry(ctx, false)
 		if err != nil {
 			return false, err.Error()
 		}
@@ -233,7 +233,7 @@ func TestTelemetryOutages(t *testing.T) {
 	d := e.start()
 	e.waitOnline()
 	ctx := context.Background()
-	pid := d.cmd.Process.Pid
+	pid := d.Cmd.Process.Pid
 	baseRSS := rssKiB(t, pid)
 	const rssBound = 64 << 10 // KiB of growth allowed over the whole test
 
@@ -250,7 +250,7 @@ func TestTelemetryOutages(t *testing.T) {
 		t.Helper()
 		e.cp.SetFault(f)
 		eventually(t, 20*time.Second, name+": berthd offline", func() (bool, string) {
-			st, err := d.client().Status(ctx)
+			st, err := d.Client().Status(ctx)
 			if err != nil {
 				return false, err.Error()
 			}
@@ -281,7 +281,7 @@ func TestTelemetryOutages(t *testing.T) {
 		if j := e.waitJob(job); j["state"] != "FAILED" || !strings.Contains(fmt.Sprint(j["status-message"]), "make_coffee") {
 			t.Fatalf("%s: job queued during the outage: %v %v", name, j["state"], j["status-message"])
 		}
-		st, _ := d.client().Status(ctx)
+		st, _ := d.Client().Status(ctx)
 		if st.State != "online" {
 			t.Fatalf("%s: state %s after recovery", name, st.State)
 		}
@@ -310,7 +310,7 @@ func TestTelemetryOutages(t *testing.T) {
 	}
 	// The status document is still in sync after all this.
 	eventually(t, 10*time.Second, "status in sync after the outages", func() (bool, string) {
-		tel, _ := d.client().Telemetry(ctx, false)
+		tel, _ := d.Client().Telemetry(ctx, false)
 		doc, _ := e.cp.Resource(e.statusID())
 		return tel.Acknowledged != nil && reflect.DeepEqual(telemetry.AgentView(doc), tel.Acknowledged), ""
 	})
@@ -341,7 +341,7 @@ func TestEventsAndMetrics(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	resp, err := unixGet(ctx, d.socket, "/api/v1/events")
+	resp, err := unixGet(ctx, d.Socket, "/api/v1/events")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +375,7 @@ func TestEventsAndMetrics(t *testing.T) {
 	// Metrics: wait for a sample that includes the app.
 	var fams map[string]*dtoFamily
 	eventually(t, 20*time.Second, "metrics with the app", func() (bool, string) {
-		mresp, err := unixGet(ctx, d.socket, "/metrics")
+		mresp, err := unixGet(ctx, d.Socket, "/metrics")
 		if err != nil {
 			return false, err.Error()
 		}

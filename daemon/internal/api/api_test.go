@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,11 +15,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/berth-edge/berth/daemon/berthdtest"
 	"github.com/berth-edge/berth/daemon/client"
 )
 
@@ -66,29 +65,11 @@ func sampleBackend() *fakeBackend {
 	}
 }
 
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type testServer struct {
 	*Server
 	socket    string
 	tokenFile string
-	logs      *syncBuffer
+	logs      *berthdtest.SyncBuffer
 }
 
 // start runs a Server on a socket (and web listener, if web) in a temp dir
@@ -96,7 +77,7 @@ type testServer struct {
 func start(t *testing.T, b Backend, web bool, tweak func(*Options)) *testServer {
 	t.Helper()
 	dir := t.TempDir()
-	logs := &syncBuffer{}
+	logs := &berthdtest.SyncBuffer{}
 	opts := Options{
 		Socket:      filepath.Join(dir, "run", "berthd.sock"),
 		SocketGroup: "",
