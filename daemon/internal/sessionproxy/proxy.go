@@ -94,7 +94,7 @@ const webCookieName = "berth_token"
 const TouchInterval = 5 * time.Second
 
 // Target is where one session is served. It mirrors the sessions Manager's
-// target; the lead's adapter copies the fields.
+// target field for field, so berthd converts one into the other.
 type Target struct {
 	// ID is the session id; Type its session type (client.TypeNotebook...).
 	ID, Type string
