@@ -54,7 +54,7 @@ var (
 
 // ErrMissingStorage is wrapped by CheckStorages' error when a required
 // storage does not exist.
-var ErrMissingStorage = errors.New("required storage does not exist")
+var ErrMissingStorage = errors.New("create it, or mark it optional in the profile")
 
 // NotFoundError is Profile's error for a name no file defines. It wraps
 // fs.ErrNotExist.
@@ -434,12 +434,6 @@ func clone(p client.Profile) client.Profile {
 // VolumeExists reports whether a Docker volume exists (engine lookup).
 type VolumeExists func(ctx context.Context, name string) (bool, error)
 
-// CheckStorages is the package function CheckStorages; it does not depend
-// on the Set.
-func (s *Set) CheckStorages(ctx context.Context, p client.Profile, volumeExists VolumeExists) ([]client.ProfileStorage, error) {
-	return CheckStorages(ctx, p, volumeExists)
-}
-
 // CheckStorages returns the storages of p to mount: those that exist
 // (absolute names are host paths, checked with os.Stat; other names are
 // Docker volumes, checked with volumeExists), skipping missing optional
@@ -481,7 +475,7 @@ func CheckStorages(ctx context.Context, p client.Profile, volumeExists VolumeExi
 			mounts = append(mounts, st)
 		case st.Optional:
 		default:
-			return nil, fmt.Errorf("profile %s: storage %s (%s, for %s) does not exist: %w", p.Name, st.Name, kind, st.Target, ErrMissingStorage)
+			return nil, fmt.Errorf("profile %s: required storage %s (%s, for %s) does not exist: %w", p.Name, st.Name, kind, st.Target, ErrMissingStorage)
 		}
 	}
 	return mounts, nil

@@ -349,10 +349,9 @@ func TestCheckStorages(t *testing.T) {
 		{"required path missing", []client.ProfileStorage{st(missingHost, false)}, nil, "storage " + missingHost + " (host path", true},
 		{"lookup fails", []client.ProfileStorage{st("flaky", true)}, nil, "docker is down", false},
 	}
-	s := load(t, t.TempDir())
 	for _, tc := range cases {
 		p := client.Profile{Name: "prof", Storages: tc.storages}
-		mounts, err := s.CheckStorages(t.Context(), p, exists)
+		mounts, err := CheckStorages(t.Context(), p, exists)
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), "profile prof") {
 				t.Errorf("%s: error %v, want %q", tc.name, err, tc.err)

@@ -84,7 +84,7 @@ func TestLaunchErrors(t *testing.T) {
 		{"root", &root, form("name", "x", "image", img), 403, "never run as root"},
 		{"no caller", nil, form("name", "x", "image", img), 403, "caller"},
 		{"unknown profile", &alice, form("name", "x", "profile", "nope"), 404, "no profile \"nope\""},
-		{"missing storage", &alice, form("name", "x", "profile", "needs-data"), 400, "required storage \"berth-test-no-such-volume\" does not exist"},
+		{"missing storage", &alice, form("name", "x", "profile", "needs-data"), 400, "required storage berth-test-no-such-volume (Docker volume, for /data) does not exist: create it"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,12 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/berth-edge/berth/daemon/internal/profiles"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
-	"path"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -326,19 +326,14 @@ func (m *Manager) resolve(ctx context.Context, req LaunchRequest) (launchPlan, e
 		p.env = prof.Env
 		p.retry = prof.RetryLimit
 		p.credential = prof.PullCredential
-		for _, st := range prof.Storages {
-			ok, err := m.storageExists(ctx, st.Name)
-			if err != nil {
-				return p, err
-			}
-			if !ok {
-				if st.Optional {
-					continue
-				}
-				return p, errorf(http.StatusBadRequest, "profile %q: required storage %q does not exist", req.Profile, st.Name)
-			}
-			p.storages = append(p.storages, st)
+		storages, err := profiles.CheckStorages(ctx, prof, m.opts.Engine.VolumeExists)
+		if errors.Is(err, profiles.ErrMissingStorage) {
+			return p, errorf(http.StatusBadRequest, "%s", err.Error())
 		}
+		if err != nil {
+			return p, err
+		}
+		p.storages = storages
 	}
 	r := &p.req
 	if r.Type == "" {
@@ -389,20 +384,6 @@ func (m *Manager) resolve(ctx context.Context, req LaunchRequest) (launchPlan, e
 }
 
 var displayRE = regexp.MustCompile(`^:[0-9]+(\.[0-9]+)?$`)
-
-func (m *Manager) storageExists(ctx context.Context, name string) (bool, error) {
-	if path.IsAbs(name) {
-		_, err := os.Stat(name)
-		if err == nil {
-			return true, nil
-		}
-		if errors.Is(err, fs.ErrNotExist) {
-			return false, nil
-		}
-		return false, fmt.Errorf("storage %s: %w", name, err)
-	}
-	return m.opts.Engine.VolumeExists(ctx, name)
-}
 
 // run is a launch in the background: pull, inspect, build, home, start.
 func (m *Manager) run(ctx context.Context, id string, c caller.Caller, plan launchPlan) {
