@@ -151,6 +151,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	sessMgr, err := sessions.New(sessions.Options{
 		Profiles: profs,
+		PullAuth: cat.PullAuth,
 		Store:    st,
 		Recon:    recon,
 		Engine:   eng,

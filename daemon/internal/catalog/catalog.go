@@ -68,7 +68,7 @@ type LocalImages interface {
 }
 
 // ImageWatcher reports changes of the local image store; when Options.Local
-// implements it (*engine.Engine does), Run calls LocalChanged on each.
+// implements it (*engine.Engine does), Run lists the local images again on each.
 type ImageWatcher interface {
 	WatchImages(ctx context.Context, changed func()) error
 }
@@ -197,8 +197,8 @@ func httpClient(insecure bool) *http.Client {
 }
 
 // Run lists every source at once, then every source every Refresh and the
-// local images whenever LocalChanged is called (or, when Options.Local is
-// an ImageWatcher, whenever Docker reports an image change), until ctx
+// local images whenever Docker reports an image change (when
+// Options.Local is an ImageWatcher), until ctx
 // ends. Its own goroutines are all done when it returns.
 func (c *Catalog) Run(ctx context.Context) error {
 	if w, ok := c.opts.Local.(ImageWatcher); ok {
@@ -207,7 +207,7 @@ func (c *Catalog) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := w.WatchImages(wctx, c.LocalChanged); err != nil {
+			if err := w.WatchImages(wctx, c.localChanged); err != nil {
 				c.log.Warn("watching local images stopped", "err", err)
 			}
 		}()
@@ -233,10 +233,10 @@ func (c *Catalog) Run(ctx context.Context) error {
 	}
 }
 
-// LocalChanged asks Run to list the local images again (call it on
-// Docker's image events: pull, tag, untag, delete, load). It never blocks;
-// calls close together make one listing.
-func (c *Catalog) LocalChanged() {
+// localChanged asks Run to list the local images again (Docker's image
+// events: pull, tag, untag, delete, load). It never blocks; calls close
+// together make one listing.
+func (c *Catalog) localChanged() {
 	select {
 	case c.kickLocal <- struct{}{}:
 	default:
@@ -247,15 +247,6 @@ func (c *Catalog) LocalChanged() {
 func (c *Catalog) RefreshSoon() {
 	select {
 	case c.kickAll <- struct{}{}:
-	default:
-	}
-}
-
-// ProfilesChanged signals Changed: profiles are read on every List, so a
-// reload of the profiles changes the catalog without a refresh.
-func (c *Catalog) ProfilesChanged() {
-	select {
-	case c.changed <- struct{}{}:
 	default:
 	}
 }
@@ -535,19 +526,6 @@ func (c *Catalog) PullAuth(image string) (engine.Auth, error) {
 		}
 	}
 	return engine.Auth{}, nil
-}
-
-// CredentialAuth returns the stored credential called name (a profile's
-// pullCredential) as an engine.Auth for its server.
-func (c *Catalog) CredentialAuth(name string) (engine.Auth, error) {
-	cred, ok, err := c.opts.Credentials.Registry(name)
-	if err != nil {
-		return nil, fmt.Errorf("registry credential %q: %w", name, err)
-	}
-	if !ok {
-		return nil, fmt.Errorf("registry credential %q is not stored", name)
-	}
-	return authFor(engine.RegistryHost(cred.Server), cred), nil
 }
 
 func authFor(host string, cred store.RegistryCredential) engine.Auth {

@@ -143,6 +143,6 @@ func TestLocalSource(t *testing.T) {
 		found = found || im.ID == labelled+":2.0"
 	}
 	if !found {
-		t.Errorf("%s:2.0 not listed after LocalChanged", labelled)
+		t.Errorf("%s:2.0 not listed after the image event", labelled)
 	}
 }

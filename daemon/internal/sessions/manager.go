@@ -78,6 +78,10 @@ type Options struct {
 	WebBase func() string
 	// Profiles resolves profile=NAME launches; nil: no profiles.
 	Profiles Profiles
+	// PullAuth returns the credentials to pull an image with (the
+	// catalog's: the credential its registry names); nil: every stored
+	// credential, by registry host.
+	PullAuth func(image string) (engine.Auth, error)
 	// Hostname is skaha_hostname (default: os.Hostname).
 	Hostname string
 	// HostCPUs and HostMemGB size the context (0: this host's).
@@ -430,7 +434,15 @@ func (m *Manager) start(ctx context.Context, id string, c caller.Caller, plan la
 		last   time.Time
 		latest engine.PullProgress
 	)
-	pullErr := m.opts.Engine.EnsureImageProgress(ctx, req.Image, cred, m.opts.Recon.Auth(), func(p engine.PullProgress) {
+	auth := m.opts.Recon.Auth()
+	if m.opts.PullAuth != nil && cred == nil {
+		a, err := m.opts.PullAuth(req.Image)
+		if err != nil {
+			return err
+		}
+		auth = a
+	}
+	pullErr := m.opts.Engine.EnsureImageProgress(ctx, req.Image, cred, auth, func(p engine.PullProgress) {
 		latest = p
 		if now := time.Now(); now.Sub(last) >= 200*time.Millisecond {
 			last = now
