@@ -326,6 +326,6 @@ func (s *Server) withCaller(web bool, next http.Handler) http.Handler {
 
 type webKey struct{}
 
-// isWeb reports whether a request came in on the web listener (past its
-// token check).
-func isWeb(ctx context.Context) bool { v, _ := ctx.Value(webKey{}).(bool); return v }
+// FromWeb reports whether a request came in on the web listener (past its
+// token check) rather than the unix socket.
+func FromWeb(ctx context.Context) bool { v, _ := ctx.Value(webKey{}).(bool); return v }

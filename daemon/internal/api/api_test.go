@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/berth-edge/berth/daemon/berthdtest"
 	"github.com/berth-edge/berth/daemon/client"
+	"github.com/berth-edge/berth/daemon/internal/caller"
 )
 
 // fakeBackend stands in for berthd's agent.
@@ -602,5 +604,37 @@ func TestSessionHostID(t *testing.T) {
 		if got != want || ok != (want != "") {
 			t.Errorf("SessionHostID(%q) = %q, %v; want %q", host, got, ok, want)
 		}
+	}
+}
+
+// Feature routes learn who calls and through which door: the socket's
+// peer (root here, an admin), or the web listener, which acts for its web
+// user or, without one, for nobody.
+func TestCallerAndDoor(t *testing.T) {
+	probe := Routes{Prefixes: []string{"/api/v1"}, Handlers: map[string]http.Handler{
+		"GET /probe": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, known := caller.FromContext(r.Context())
+			fmt.Fprintf(w, "web=%t known=%t uid=%d admin=%t", FromWeb(r.Context()), known, c.UID, c.Admin)
+		}),
+	}}
+	for name, tc := range map[string]struct {
+		webUser      string
+		socket, page string
+	}{
+		"no web user": {"", fmt.Sprintf("web=false known=true uid=%d admin=%t", os.Getuid(), os.Getuid() == 0), "web=true known=false uid=0 admin=false"},
+		"web user":    {"65534", "", "web=true known=true uid=65534 admin=false"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ts := start(t, sampleBackend(), true, func(o *Options) { o.Routes = []Routes{probe}; o.WebUser = tc.webUser })
+			if tc.socket != "" {
+				if _, body := do(t, socketHTTP(t, ts.socket), "GET", "http://berthd/api/v1/probe", nil); string(body) != tc.socket {
+					t.Errorf("socket: %q, want %q", body, tc.socket)
+				}
+			}
+			web, token, _ := strings.Cut(strings.TrimPrefix(ts.WebURL(), "http://"), "/?token=")
+			if _, body := do(t, http.DefaultClient, "GET", "http://"+web+"/api/v1/probe", map[string]string{"Authorization": "Bearer " + token}); string(body) != tc.page {
+				t.Errorf("web: %q, want %q", body, tc.page)
+			}
+		})
 	}
 }

@@ -141,7 +141,7 @@ func (s *Server) postNuvla(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c, known := caller.FromContext(r.Context())
-	if !isWeb(r.Context()) && (!known || !c.Admin) {
+	if !FromWeb(r.Context()) && (!known || !c.Admin) {
 		writeError(w, http.StatusForbidden, "only root or members of the admin group may link this box to a control plane")
 		return
 	}

@@ -49,7 +49,7 @@ func (m *Manager) Routes() api.Routes {
 func who(w http.ResponseWriter, r *http.Request) (caller.Caller, bool) {
 	c, ok := caller.FromContext(r.Context())
 	if !ok {
-		if isWeb(r) {
+		if api.FromWeb(r.Context()) {
 			httpjson.Error(w, http.StatusForbidden, "the web listener acts for no user: set sessions.web-user in berthd's configuration")
 		} else {
 			httpjson.Error(w, http.StatusForbidden, "unknown caller: berthd could not tell who is calling")
@@ -57,16 +57,6 @@ func who(w http.ResponseWriter, r *http.Request) (caller.Caller, bool) {
 		return c, false
 	}
 	return c, true
-}
-
-// isWeb guesses that a request came through the web listener: it carries
-// the web token (the unix socket needs none).
-func isWeb(r *http.Request) bool {
-	if r.Header.Get("Authorization") != "" {
-		return true
-	}
-	_, err := r.Cookie("berth_token")
-	return err == nil
 }
 
 func writeErr(w http.ResponseWriter, err error) {
