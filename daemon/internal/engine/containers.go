@@ -174,36 +174,39 @@ func portsFromMap(pm nat.PortMap) []apps.PortBinding {
 	return dedupePorts(bs)
 }
 
-// dedupePorts drops the IPv6 twin of a binding Docker reports for both
-// families (0.0.0.0:32768 and [::]:32768), preferring the IPv4 one, turns the
+// dedupePorts drops the IPv6 twin of a binding Docker makes for both
+// families, preferring the IPv4 one: a [::] binding goes when a 0.0.0.0
+// binding publishes the same container port. The twin usually has the same
+// host port (0.0.0.0:32768 and [::]:32768), but Docker 20.10 may give an
+// ephemeral one a different port per family, and the port berthd reports
+// (and publishes to Nuvla as tcp.<port>) must be one. It also turns the
 // wildcard addresses into "" (all addresses), and sorts the result.
 func dedupePorts(bs []apps.PortBinding) []apps.PortBinding {
 	if len(bs) == 0 {
 		return nil
 	}
 	type key struct {
-		target, hostPort int
-		proto            string
+		target int
+		proto  string
 	}
-	seen := make(map[key]int, len(bs))
-	out := make([]apps.PortBinding, 0, len(bs))
-	isV6 := make([]bool, 0, len(bs))
+	v4 := map[key]bool{}
 	for _, b := range bs {
-		v6 := strings.Contains(b.HostIP, ":")
-		if b.HostIP == "0.0.0.0" || b.HostIP == "::" {
+		if b.HostIP == "0.0.0.0" {
+			v4[key{b.Target, b.Protocol}] = true
+		}
+	}
+	out := make([]apps.PortBinding, 0, len(bs))
+	for _, b := range bs {
+		switch b.HostIP {
+		case "::":
+			if v4[key{b.Target, b.Protocol}] {
+				continue
+			}
+			b.HostIP = ""
+		case "0.0.0.0":
 			b.HostIP = ""
 		}
-		k := key{b.Target, b.HostPort, b.Protocol}
-		if i, ok := seen[k]; ok {
-			// Keep the IPv4 binding; replace a stored IPv6 one by it.
-			if !v6 && isV6[i] {
-				out[i], isV6[i] = b, false
-			}
-			continue
-		}
-		seen[k] = len(out)
 		out = append(out, b)
-		isV6 = append(isV6, v6)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i], out[j]

@@ -36,9 +36,21 @@ func TestDedupePorts(t *testing.T) {
 		{Target: 8080, Protocol: "tcp", HostIP: "0.0.0.0", HostPort: 32768},
 		{Target: 53, Protocol: "udp", HostIP: "127.0.0.1", HostPort: 5353},
 		{Target: 9000, Protocol: "tcp", HostIP: "::1", HostPort: 9000},
+		// Docker 20.10 may give each family its own ephemeral port.
+		{Target: 5000, Protocol: "tcp", HostIP: "0.0.0.0", HostPort: 32941},
+		{Target: 5000, Protocol: "tcp", HostIP: "::", HostPort: 32946},
+		// Published twice on IPv4 on purpose: both stay.
+		{Target: 80, Protocol: "tcp", HostIP: "0.0.0.0", HostPort: 8000},
+		{Target: 80, Protocol: "tcp", HostIP: "0.0.0.0", HostPort: 8001},
+		// IPv6 only: kept, as all addresses.
+		{Target: 7000, Protocol: "tcp", HostIP: "::", HostPort: 7000},
 	}
 	want := []apps.PortBinding{
 		{Target: 53, Protocol: "udp", HostIP: "127.0.0.1", HostPort: 5353},
+		{Target: 80, Protocol: "tcp", HostIP: "", HostPort: 8000},
+		{Target: 80, Protocol: "tcp", HostIP: "", HostPort: 8001},
+		{Target: 5000, Protocol: "tcp", HostIP: "", HostPort: 32941},
+		{Target: 7000, Protocol: "tcp", HostIP: "", HostPort: 7000},
 		{Target: 8080, Protocol: "tcp", HostIP: "", HostPort: 32768},
 		{Target: 9000, Protocol: "tcp", HostIP: "::1", HostPort: 9000},
 	}
